@@ -1,1 +1,140 @@
-//! placeholder
+//! Test support: every test gets its own database (a temporary SQLite file, or a fresh
+//! PostgreSQL database created from `CLINBRIDGE_TEST_PG_URL`) so tests share nothing.
+#![forbid(unsafe_code)]
+
+use clinbridge_store::{Settings, Store};
+
+/// A database made for one test; dropped with it (the PostgreSQL database is dropped too).
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        TestDb {
+            url,
+            _dir: Some(dir),
+            pg_admin: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database, or `None` when no server is configured outside CI. Under
+    /// `CI=true` a missing server is a failure, never a skip.
+    pub async fn postgres() -> Option<TestDb> {
+        let base = match std::env::var("CLINBRIDGE_TEST_PG_URL") {
+            Ok(u) if !u.trim().is_empty() => u,
+            _ => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!(
+                        "CI=true but CLINBRIDGE_TEST_PG_URL is not set: the PostgreSQL suite must run in CI"
+                    );
+                }
+                eprintln!(
+                    "skipping PostgreSQL test: set CLINBRIDGE_TEST_PG_URL (e.g. postgres://postgres@127.0.0.1:5432) to run it"
+                );
+                return None;
+            }
+        };
+        let name = format!("cb_test_{}", uuid::Uuid::new_v4().simple());
+        let admin_url = with_database(&base, "postgres");
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {admin_url}: {e}"));
+        sqlx::Executor::execute(
+            &mut conn,
+            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create database: {e}"));
+        let _ = sqlx::Connection::close(conn).await;
+        Some(TestDb {
+            url: with_database(&base, &name),
+            _dir: None,
+            pg_admin: Some((admin_url, name)),
+        })
+    }
+
+    pub async fn store(&self) -> Store {
+        self.store_with(Settings::default()).await
+    }
+
+    pub async fn store_with(&self, settings: Settings) -> Store {
+        Store::open(&self.url, settings)
+            .await
+            .unwrap_or_else(|e| panic!("open store: {e}"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Dropping needs a connection outside the test's runtime.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    if let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                    {
+                        let _ = sqlx::Executor::execute(
+                            &mut conn,
+                            sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )),
+                        )
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = &base[scheme_end..];
+    let host_only = match host_part.find('/') {
+        Some(i) => &host_part[..i],
+        None => host_part,
+    };
+    format!("{}{}/{}{}", &base[..scheme_end], host_only, db, query)
+}
+
+/// Generates a `sqlite` and a `postgres` variant of a store test: `fn name(store: Store)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::TestDb::postgres().await else { return };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,536 @@
+//! The audit writer, reader and verifier. Rows are appended at commit time (see
+//! [`flush`]); the database refuses UPDATE and DELETE on them; [`verify`] walks every stream's
+//! hash chain and the checkpoint chain and names the first broken entry.
+
+use crate::db::{Backend, Tx};
+use crate::{Result, Store, StoreError, on, tx_on};
+use chrono::{DateTime, Utc};
+use clinbridge_core::audit::{
+    AuditEntry, ChainBreak, ChainVerifier, GENESIS, checkpoint_hash, entry_hash,
+};
+use futures::TryStreamExt;
+use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Chains and inserts the transaction's queued audit rows. Streams are locked in ascending
+/// order (one `UPDATE … RETURNING` per stream); ids are allocated after the locks, so within a
+/// stream id order equals chain order.
+pub(crate) async fn flush(tx: &mut Tx) -> Result<()> {
+    if tx.audit.is_empty() {
+        return Ok(());
+    }
+    let mut events = std::mem::take(&mut tx.audit);
+    events.sort_by_key(|(e, _)| e.stream());
+    let at = crate::now();
+
+    // Lock each stream's head and reserve its next seqs.
+    let mut heads: HashMap<u32, (i64, Vec<u8>)> = HashMap::new();
+    let mut i = 0;
+    while i < events.len() {
+        let stream = events[i].0.stream();
+        let n = events[i..]
+            .iter()
+            .take_while(|(e, _)| e.stream() == stream)
+            .count() as i64;
+        let (seq_end, hash): (i64, Vec<u8>) = tx_on!(tx, |c| sqlx::query_as(
+            "UPDATE audit_heads SET seq = seq + $1 WHERE stream = $2 RETURNING seq, hash"
+        )
+        .bind(n)
+        .bind(stream as i32)
+        .fetch_one(&mut *c)
+        .await)?;
+        heads.insert(stream, (seq_end - n, hash));
+        i += n as usize;
+    }
+
+    let ids: Vec<i64> = match tx.backend() {
+        Backend::Sqlite => {
+            // SQLite has one writer at a time, so the next ids are simply after the last.
+            let next: i64 = tx_on!(tx, |c| sqlx::query_scalar::<_, i64>(
+                "SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log"
+            )
+            .fetch_one(&mut *c)
+            .await)?;
+            (next..next + events.len() as i64).collect()
+        }
+        Backend::Postgres => {
+            // One round trip for the whole batch; ids may have gaps, never repeats.
+            let mut ids: Vec<i64> = tx_on!(tx, |c| sqlx::query_scalar::<_, i64>(
+                "SELECT nextval('audit_log_id_seq') FROM generate_series(1, $1::bigint)"
+            )
+            .bind(events.len() as i64)
+            .fetch_all(&mut *c)
+            .await)?;
+            ids.sort_unstable();
+            ids
+        }
+    };
+    if ids.len() != events.len() {
+        return Err(StoreError::Internal("could not allocate audit ids".into()));
+    }
+
+    for (k, (event, request_id)) in events.iter().enumerate() {
+        let stream = event.stream();
+        let Some(head) = heads.get_mut(&stream) else {
+            return Err(StoreError::Internal("audit stream head missing".into()));
+        };
+        let id = ids[k];
+        let seq = head.0 + 1;
+        let old = event.old_value.as_ref().map(|v| v.to_string());
+        let new = event.new_value.as_ref().map(|v| v.to_string());
+        let hash = entry_hash(
+            &head.1,
+            id,
+            stream as i32,
+            seq,
+            at,
+            event.user_id,
+            event.action.as_str(),
+            &event.entity_type,
+            &event.entity_id,
+            old.as_deref(),
+            new.as_deref(),
+            event.reason.as_deref(),
+            request_id.as_deref(),
+        );
+        let prev = std::mem::replace(&mut head.1, hash.to_vec());
+        head.0 = seq;
+        tx_on!(tx, |c| {
+            sqlx::query(
+            "INSERT INTO audit_log (id, stream, seq, at, user_id, action, entity_type, entity_id, old_value, new_value, reason, request_id, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        )
+        .bind(id)
+        .bind(stream as i32)
+        .bind(seq)
+        .bind(at)
+        .bind(event.user_id)
+        .bind(event.action.as_str())
+        .bind(&event.entity_type)
+        .bind(&event.entity_id)
+        .bind(&old)
+        .bind(&new)
+        .bind(&event.reason)
+        .bind(request_id)
+        .bind(prev)
+        .bind(hash.to_vec())
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected())
+        })?;
+    }
+
+    for (stream, (_, hash)) in heads {
+        tx_on!(tx, |c| sqlx::query(
+            "UPDATE audit_heads SET hash = $1 WHERE stream = $2"
+        )
+        .bind(hash)
+        .bind(stream as i32)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: i64,
+    stream: i32,
+    seq: i64,
+    at: DateTime<Utc>,
+    user_id: Option<Uuid>,
+    action: String,
+    entity_type: String,
+    entity_id: String,
+    old_value: Option<String>,
+    new_value: Option<String>,
+    reason: Option<String>,
+    request_id: Option<String>,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl From<EntryRow> for AuditEntry {
+    fn from(r: EntryRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            stream: r.stream,
+            seq: r.seq,
+            at: r.at,
+            user_id: r.user_id,
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            old_value: r.old_value,
+            new_value: r.new_value,
+            reason: r.reason,
+            request_id: r.request_id,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+const ENTRY_COLUMNS: &str = "id, stream, seq, at, user_id, action, entity_type, entity_id, old_value, new_value, reason, request_id, prev_hash, hash";
+
+/// What `audit verify` found.
+#[derive(Debug)]
+pub struct Verification {
+    pub entries: u64,
+    pub checkpoints: u64,
+    pub result: std::result::Result<(), ChainBreak>,
+    pub latest_checkpoint_hash: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CheckpointRow {
+    id: i64,
+    at: DateTime<Utc>,
+    heads: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+type Heads = Vec<(i32, i64, Vec<u8>)>;
+
+fn decode_heads(json: &str) -> Option<Heads> {
+    let raw: Vec<(i32, i64, String)> = serde_json::from_str(json).ok()?;
+    raw.into_iter()
+        .map(|(s, q, h)| hex::decode(h).ok().map(|h| (s, q, h)))
+        .collect()
+}
+
+/// Walks the whole log in id order, then checks the stream heads and every checkpoint.
+pub async fn verify(store: &Store) -> Result<Verification> {
+    let db = &store.db;
+    // Checkpoints first: they tell which (stream, seq) must exist with which hash.
+    let checkpoints: Vec<CheckpointRow> = on!(db.read(), |c| sqlx::query_as(
+        "SELECT id, at, heads, prev_hash, hash FROM audit_checkpoints ORDER BY id"
+    )
+    .fetch_all(c)
+    .await)?;
+    let mut must_match: HashMap<(i32, i64), (Vec<u8>, i64)> = HashMap::new();
+    let mut prev = GENESIS.to_vec();
+    let mut checkpoint_break = None;
+    for cp in &checkpoints {
+        let heads = decode_heads(&cp.heads);
+        let ok = cp.prev_hash == prev
+            && heads.as_ref().is_some_and(|h| {
+                checkpoint_hash(&cp.prev_hash, cp.id, cp.at, h).as_slice() == cp.hash.as_slice()
+            });
+        if !ok {
+            checkpoint_break = Some(ChainBreak::Checkpoint { id: cp.id });
+            break;
+        }
+        for (s, q, h) in heads.unwrap_or_default() {
+            if q > 0 {
+                must_match.insert((s, q), (h, cp.id));
+            }
+        }
+        prev = cp.hash.clone();
+    }
+
+    // The heads as committed before the walk: the walk must reach each of them, with the
+    // same hash (entries committed meanwhile only extend the streams).
+    let heads: Vec<(i32, i64, Vec<u8>)> = on!(db.read(), |c| sqlx::query_as(
+        "SELECT stream, seq, hash FROM audit_heads ORDER BY stream"
+    )
+    .fetch_all(c)
+    .await)?;
+    for (stream, seq, hash) in heads {
+        if seq > 0 {
+            must_match.entry((stream, seq)).or_insert((hash, 0));
+        }
+    }
+
+    let mut verifier = ChainVerifier::new();
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY id");
+    let mut first_break: Option<ChainBreak> = None;
+    let mut fed = |row: EntryRow, verifier: &mut ChainVerifier| -> bool {
+        let e: AuditEntry = row.into();
+        if let Err(b) = verifier.feed(&e) {
+            first_break = Some(b);
+            return false;
+        }
+        if let Some((h, _checkpoint)) = must_match.remove(&(e.stream, e.seq))
+            && h != e.hash
+        {
+            first_break = Some(ChainBreak::Altered {
+                id: e.id,
+                stream: e.stream,
+                seq: e.seq,
+            });
+            return false;
+        }
+        true
+    };
+    on!(db.read(), |c| {
+        let mut rows = sqlx::query_as::<_, EntryRow>(AssertSqlSafe(sql.clone())).fetch(c);
+        while let Some(row) = rows.try_next().await? {
+            if !fed(row, &mut verifier) {
+                break;
+            }
+        }
+        Ok::<_, StoreError>(())
+    })?;
+
+    let mut result = match first_break {
+        Some(b) => Err(b),
+        None => Ok(()),
+    };
+    if result.is_ok() {
+        // Anything a checkpoint recorded but the walk never reached was cut off.
+        if let Some(((stream, seq), _)) = must_match.iter().min_by_key(|((s, q), _)| (*s, *q)) {
+            let found = verifier.head(*stream).map(|h| h.0).unwrap_or(0);
+            result = Err(ChainBreak::Truncated {
+                stream: *stream,
+                recorded_seq: *seq,
+                found_seq: found,
+            });
+        }
+    }
+    if result.is_ok()
+        && let Some(b) = checkpoint_break
+    {
+        result = Err(b);
+    }
+    Ok(Verification {
+        entries: verifier.checked,
+        checkpoints: checkpoints.len() as u64,
+        result,
+        latest_checkpoint_hash: checkpoints.last().map(|c| hex::encode(&c.hash)),
+    })
+}
+
+/// Records the head of every stream, chained to the previous checkpoint. Run by the ticker;
+/// a checkpoint hash kept outside the database anchors everything before it.
+pub async fn checkpoint(store: &Store) -> Result<Option<i64>> {
+    store
+        .write(&crate::Acting::system(), |tx| {
+            Box::pin(async move {
+                let heads: Vec<(i32, i64, Vec<u8>)> = tx_on!(tx, |c| sqlx::query_as(
+                    "SELECT stream, seq, hash FROM audit_heads ORDER BY stream"
+                )
+                .fetch_all(&mut *c)
+                .await)?;
+                let last: Option<(i64, Vec<u8>, String)> = tx_on!(tx, |c| sqlx::query_as(
+                    "SELECT id, hash, heads FROM audit_checkpoints ORDER BY id DESC LIMIT 1"
+                )
+                .fetch_optional(&mut *c)
+                .await)?;
+                let encoded: Vec<(i32, i64, String)> = heads.iter().map(|(s, q, h)| (*s, *q, hex::encode(h))).collect();
+                let json = serde_json::to_string(&encoded).map_err(|e| StoreError::Internal(e.to_string()))?;
+                if last.as_ref().is_some_and(|(_, _, h)| *h == json) || heads.iter().all(|(_, q, _)| *q == 0) {
+                    return Ok(None);
+                }
+                let (id, prev) = match last {
+                    Some((id, hash, _)) => (id + 1, hash),
+                    None => (1, GENESIS.to_vec()),
+                };
+                let at = crate::now();
+                let hash = checkpoint_hash(&prev, id, at, &heads);
+                tx_on!(tx, |c| sqlx::query(
+                    "INSERT INTO audit_checkpoints (id, at, heads, prev_hash, hash) VALUES ($1, $2, $3, $4, $5)"
+                )
+                .bind(id)
+                .bind(at)
+                .bind(&json)
+                .bind(prev)
+                .bind(hash.to_vec())
+                .execute(&mut *c)
+                .await.map(|r| r.rows_affected()))?;
+                Ok(Some(id))
+            })
+        })
+        .await
+}
+
+/// Filters of the audit log page. Every filter is bound, never spliced.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuditFilter {
+    pub user_id: Option<Uuid>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Entries with id below this (keyset paging, newest first).
+    pub before_id: Option<i64>,
+}
+
+/// An entry as shown on the audit log page and in exports.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub user_id: Option<Uuid>,
+    pub user_email: Option<String>,
+    pub user_name: Option<String>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+}
+
+fn filter_sql(f: &AuditFilter, limit: Option<i64>) -> String {
+    // Placeholders are numbered in the order of `bind_filter`; absent filters still bind
+    // (as NULL) so the numbering is fixed and the statement text is one of a few shapes.
+    let mut sql = String::from(
+        "SELECT a.id, a.at, a.user_id, u.email AS user_email, u.name AS user_name, a.action, a.entity_type, a.entity_id, a.old_value, a.new_value, a.reason, a.request_id
+         FROM audit_log a LEFT JOIN users u ON u.id = a.user_id WHERE 1 = 1",
+    );
+    if f.user_id.is_some() {
+        sql.push_str(" AND a.user_id = $1");
+    }
+    if f.entity_type.is_some() {
+        sql.push_str(" AND a.entity_type = $2");
+    }
+    if f.entity_id.is_some() {
+        sql.push_str(" AND a.entity_id = $3");
+    }
+    if f.action.is_some() {
+        sql.push_str(" AND a.action = $4");
+    }
+    if f.from.is_some() {
+        sql.push_str(" AND a.at >= $5");
+    }
+    if f.to.is_some() {
+        sql.push_str(" AND a.at < $6");
+    }
+    if f.before_id.is_some() {
+        sql.push_str(" AND a.id < $7");
+    }
+    sql.push_str(" ORDER BY a.id DESC");
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    sql
+}
+
+macro_rules! bind_filter {
+    ($q:expr, $f:expr) => {{
+        let mut q = $q;
+        if let Some(v) = $f.user_id {
+            q = q.bind(v);
+        }
+        if let Some(v) = &$f.entity_type {
+            q = q.bind(v.clone());
+        }
+        if let Some(v) = &$f.entity_id {
+            q = q.bind(v.clone());
+        }
+        if let Some(v) = &$f.action {
+            q = q.bind(v.clone());
+        }
+        if let Some(v) = $f.from {
+            q = q.bind(v);
+        }
+        if let Some(v) = $f.to {
+            q = q.bind(v);
+        }
+        if let Some(v) = $f.before_id {
+            q = q.bind(v);
+        }
+        q
+    }};
+}
+
+/// Renumbers `$n` placeholders to follow the order they appear in, since absent filters are
+/// not bound at all.
+fn renumber(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut n = 0;
+    let mut chars = sql.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '$' && chars.peek().is_some_and(|c| c.is_ascii_digit()) {
+            while chars.peek().is_some_and(|c| c.is_ascii_digit()) {
+                chars.next();
+            }
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// One page of the audit log, newest first.
+pub async fn search(store: &Store, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditView>> {
+    let sql = renumber(&filter_sql(filter, Some(limit.clamp(1, 1000))));
+    let rows = on!(store.db.read(), |c| bind_filter!(
+        sqlx::query_as::<_, AuditView>(AssertSqlSafe(sql.clone())),
+        filter
+    )
+    .fetch_all(c)
+    .await)?;
+    Ok(rows)
+}
+
+/// Streams every matching entry to `sink` (for CSV export) without holding them in memory.
+pub async fn for_each<F>(store: &Store, filter: &AuditFilter, mut sink: F) -> Result<u64>
+where
+    F: FnMut(AuditView) -> Result<()> + Send,
+{
+    let sql = renumber(&filter_sql(filter, None));
+    let mut n = 0u64;
+    on!(store.db.read(), |c| {
+        let mut rows = bind_filter!(
+            sqlx::query_as::<_, AuditView>(AssertSqlSafe(sql.clone())),
+            filter
+        )
+        .fetch(c);
+        while let Some(row) = rows.try_next().await? {
+            sink(row)?;
+            n += 1;
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(n)
+}
+
+/// Records an export of audit entries (the export is itself audited).
+pub async fn record_export(
+    store: &Store,
+    acting: &crate::Acting,
+    filter: &AuditFilter,
+    rows: u64,
+) -> Result<()> {
+    let description = serde_json::json!({
+        "rows": rows,
+        "user_id": filter.user_id,
+        "entity_type": filter.entity_type,
+        "entity_id": filter.entity_id,
+        "action": filter.action,
+        "from": filter.from,
+        "to": filter.to,
+    });
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                tx.audit(
+                    clinbridge_core::audit::AuditEvent::new(
+                        clinbridge_core::audit::AuditAction::Export,
+                        "audit_log",
+                        "csv",
+                    )
+                    .new_value(description),
+                );
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Number of entries (for the verify rate).
+pub async fn count(store: &Store) -> Result<i64> {
+    Ok(on!(store.db.read(), |c| sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_log"
+    )
+    .fetch_one(c)
+    .await)?)
+}
