@@ -534,3 +534,17 @@ pub async fn count(store: &Store) -> Result<i64> {
     .fetch_one(c)
     .await)?)
 }
+
+/// Number of entries matching a filter.
+pub async fn count_matching(store: &Store, filter: &AuditFilter) -> Result<i64> {
+    let sql = renumber(&format!(
+        "SELECT COUNT(*) FROM ({}) matching",
+        filter_sql(filter, None).replace(" ORDER BY a.id DESC", "")
+    ));
+    Ok(on!(store.db.read(), |c| bind_filter!(
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone())),
+        filter
+    )
+    .fetch_one(c)
+    .await)?)
+}

@@ -1414,3 +1414,15 @@ pub async fn authenticate_token(store: &Store, secret: &str) -> Result<Option<Us
     }
     Ok(Some(user(store, user_id).await?))
 }
+
+/// Creates the organization on a fresh database (first start, or first user from the CLI).
+pub async fn ensure_organization(store: &Store, name: &str) -> Result<Organization> {
+    match organization(store).await {
+        Ok(o) => Ok(o),
+        Err(StoreError::NotFound(_)) => {
+            create_organization(store, &Acting::system(), name).await?;
+            organization(store).await
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -186,3 +186,20 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 pub fn new_id() -> Uuid {
     Uuid::now_v7()
 }
+
+/// A consistent copy of a live SQLite database (`VACUUM INTO`), safe while others write.
+pub async fn backup_sqlite(store: &Store, to: &str) -> Result<()> {
+    match &store.db {
+        Db::Sqlite { writer, .. } => {
+            let mut conn = writer.acquire().await?;
+            sqlx::query("VACUUM INTO $1")
+                .bind(to)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+        Db::Postgres(_) => Err(StoreError::Refused(
+            "use pg_dump to back up PostgreSQL".into(),
+        )),
+    }
+}

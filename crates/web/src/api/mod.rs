@@ -1,0 +1,109 @@
+//! The JSON API under `/api/v1`. Extractors here answer bad input in the API's error shape
+//! (malformed JSON, unknown fields, wrong content type, oversized bodies, bad path ids).
+
+pub mod audit;
+pub mod identity;
+pub mod tasks;
+
+use crate::error::ApiError;
+use crate::routes::Routes;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+pub fn register(r: Routes) -> Routes {
+    let r = identity::register(r);
+    let r = audit::register(r);
+    let r = tasks::register(r);
+    r.get("/api/openapi.json", crate::openapi::document)
+}
+
+/// A JSON body, rejected in the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+                JsonRejection::JsonDataError(e) => ApiError::BadRequest {
+                    code: "invalid_body",
+                    message: clean(&e.body_text()),
+                },
+                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
+                    code: "malformed_json",
+                    message: clean(&e.body_text()),
+                },
+                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::PayloadTooLarge
+                }
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::PayloadTooLarge
+                }
+                _ => ApiError::BadRequest {
+                    code: "invalid_body",
+                    message: "The request body could not be read.".into(),
+                },
+            }),
+        }
+    }
+}
+
+fn clean(s: &str) -> String {
+    s.replace(
+        "Failed to deserialize the JSON body into the target type: ",
+        "The body does not match: ",
+    )
+    .replace(
+        "Failed to parse the request body as JSON: ",
+        "The body is not valid JSON: ",
+    )
+}
+
+/// Path parameters, rejected in the API's error shape.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| ApiError::BadRequest {
+                code: "invalid_path",
+                message: format!("The address is not valid: {}", e.body_text()),
+            })
+    }
+}
+
+/// Query parameters, rejected in the API's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| ApiError::BadRequest {
+                code: "invalid_query",
+                message: format!("The query is not valid: {}", e.body_text()),
+            })
+    }
+}

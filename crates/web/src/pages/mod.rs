@@ -1,0 +1,212 @@
+//! Server-rendered pages (askama templates, htmx for small in-place updates). Every form works
+//! as a plain HTML form with JavaScript off.
+
+pub mod admin;
+pub mod audit;
+pub mod home;
+pub mod profile;
+pub mod session;
+
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::routes::Routes;
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use clinbridge_core::FieldError;
+use clinbridge_core::policy::{Action, Context, Op};
+
+pub fn register(r: Routes) -> Routes {
+    let r = session::register(r);
+    let r = home::register(r);
+    let r = profile::register(r);
+    let r = admin::register(r);
+    audit::register(r)
+}
+
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+/// What every page's frame shows: who is signed in and the role-aware navigation.
+pub struct Chrome {
+    pub signed_in: bool,
+    pub user_name: String,
+    pub nav: Vec<NavLink>,
+    pub unread: usize,
+    pub notice: Option<String>,
+}
+
+impl Chrome {
+    pub fn anonymous() -> Self {
+        Chrome {
+            signed_in: false,
+            user_name: String::new(),
+            nav: Vec::new(),
+            unread: 0,
+            notice: None,
+        }
+    }
+    pub fn with_notice(mut self, notice: Option<String>) -> Self {
+        self.notice = notice;
+        self
+    }
+}
+
+pub async fn chrome(state: &AppState, who: &Authed, active: &str) -> Chrome {
+    let mut nav = vec![("/", "Work queue", true)];
+    nav.push((
+        "/audit",
+        "Audit log",
+        who.can_anywhere(Action::new(Context::Audit, Op::Read)),
+    ));
+    let admin = who.can_anywhere(Action::new(Context::Identity, Op::Administer));
+    nav.push(("/admin/users", "Users", admin));
+    nav.push((
+        "/admin/sites",
+        "Sites",
+        who.can_anywhere(Action::new(Context::Sites, Op::Read)),
+    ));
+    nav.push(("/admin/security", "Security", admin));
+    let unread = clinbridge_store::tasks::notifications(&state.store, who.user.id, true, 100)
+        .await
+        .map(|n| n.len())
+        .unwrap_or(0);
+    Chrome {
+        signed_in: true,
+        user_name: who.user.name.clone(),
+        nav: nav
+            .into_iter()
+            .filter(|(_, _, show)| *show)
+            .map(|(href, label, _)| NavLink {
+                href,
+                label,
+                active: href == active,
+            })
+            .collect(),
+        unread,
+        notice: None,
+    }
+}
+
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<h1>Something went wrong</h1>".to_string()),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub chrome: Chrome,
+    pub heading: String,
+    pub message: String,
+}
+
+pub fn not_found_page() -> Response {
+    let page = ErrorPage {
+        chrome: Chrome::anonymous(),
+        heading: "Page not found".into(),
+        message: "There is nothing at this address.".into(),
+    };
+    (StatusCode::NOT_FOUND, render(&page)).into_response()
+}
+
+/// A page handler's failure, shown as a page (never database text).
+pub struct PageError(pub ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError(e)
+    }
+}
+
+impl From<clinbridge_store::StoreError> for PageError {
+    fn from(e: clinbridge_store::StoreError) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let heading = match status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::CONFLICT => "Cannot do that",
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "Please check your input",
+            _ => "Something went wrong",
+        };
+        let page = ErrorPage {
+            chrome: Chrome::anonymous(),
+            heading: heading.into(),
+            message: self.0.message(),
+        };
+        (status, render(&page)).into_response()
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// A time as the viewer reads it: in their zone, with the zone's abbreviation.
+pub fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%a %-d %b %Y, %H:%M %Z")
+        .to_string()
+}
+
+pub fn field_errors(errs: Vec<FieldError>) -> Vec<(String, String)> {
+    errs.into_iter().map(|e| (e.field, e.message)).collect()
+}
+
+/// Field errors from a failed action, or a page error for anything else.
+pub fn form_errors(e: ApiError) -> Result<Vec<(String, String)>, PageError> {
+    match e {
+        ApiError::Invalid(f) => Ok(field_errors(f)),
+        ApiError::Conflict { field, message } => Ok(vec![(field, message)]),
+        ApiError::Refused(m) => Ok(vec![("".into(), m)]),
+        other => Err(PageError(other)),
+    }
+}
+
+pub fn see_other(to: &str) -> Response {
+    axum::response::Redirect::to(to).into_response()
+}
+
+/// Time zones offered in pickers (any IANA name is accepted).
+pub fn common_zones() -> Vec<&'static str> {
+    vec![
+        "America/New_York",
+        "America/Chicago",
+        "America/Denver",
+        "America/Phoenix",
+        "America/Los_Angeles",
+        "America/Anchorage",
+        "Pacific/Honolulu",
+        "America/Toronto",
+        "America/Sao_Paulo",
+        "Europe/London",
+        "Europe/Paris",
+        "Europe/Berlin",
+        "Europe/Madrid",
+        "Europe/Warsaw",
+        "Africa/Johannesburg",
+        "Asia/Kolkata",
+        "Asia/Singapore",
+        "Asia/Tokyo",
+        "Australia/Sydney",
+        "UTC",
+    ]
+}
