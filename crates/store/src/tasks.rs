@@ -442,9 +442,8 @@ pub async fn mark_notifications_read(store: &Store, acting: &Acting, user_id: Uu
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let r =
-                    tx_on!(tx, |c| {
-                        sqlx::query(
+                let r = tx_on!(tx, |c| {
+                    sqlx::query(
                     "UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL"
                 )
                 .bind(now())
@@ -452,7 +451,7 @@ pub async fn mark_notifications_read(store: &Store, acting: &Acting, user_id: Uu
                 .execute(&mut *c)
                 .await
                 .map(|r| r.rows_affected())
-                    })?;
+                })?;
                 Ok(r)
             })
         })

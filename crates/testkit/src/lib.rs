@@ -58,6 +58,18 @@ impl TestDb {
         })
     }
 
+    /// Another fresh database on the same backend.
+    pub async fn another(&self) -> TestDb {
+        if self.pg_admin.is_some() {
+            match TestDb::postgres().await {
+                Some(db) => db,
+                None => panic!("PostgreSQL went away"),
+            }
+        } else {
+            TestDb::sqlite().await
+        }
+    }
+
     pub async fn store(&self) -> Store {
         self.store_with(Settings::default()).await
     }
