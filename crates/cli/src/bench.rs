@@ -43,31 +43,14 @@ impl Scratch {
         if base.starts_with("postgres") {
             let name = format!("cb_bench_{tag}_{}", uuid::Uuid::new_v4().simple());
             let admin = with_database(base, "postgres");
-            let mut c = sqlx::PgConnection::connect(&admin)
-                .await
-                .context("connecting to PostgreSQL")?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut c)
-                .await?;
+            let mut c = sqlx::PgConnection::connect(&admin).await.context("connecting to PostgreSQL")?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut c).await?;
             c.close().await?;
-            Ok(Scratch {
-                url: with_database(base, &name),
-                _dir: None,
-                pg: Some((admin, name)),
-            })
+            Ok(Scratch { url: with_database(base, &name), _dir: None, pg: Some((admin, name)) })
         } else {
-            let dir = tempfile::Builder::new()
-                .prefix("clinbridge-bench")
-                .tempdir_in(".")?;
-            let url = format!(
-                "sqlite://{}",
-                dir.path().join(format!("{tag}.db")).display()
-            );
-            Ok(Scratch {
-                url,
-                _dir: Some(dir),
-                pg: None,
-            })
+            let dir = tempfile::Builder::new().prefix("clinbridge-bench").tempdir_in(".")?;
+            let url = format!("sqlite://{}", dir.path().join(format!("{tag}.db")).display());
+            Ok(Scratch { url, _dir: Some(dir), pg: None })
         }
     }
 
@@ -75,11 +58,9 @@ impl Scratch {
         if let Some((admin, name)) = &self.pg
             && let Ok(mut c) = sqlx::PgConnection::connect(admin).await
         {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut c)
-            .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut c)
+                .await;
         }
     }
 }
@@ -95,11 +76,7 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 pub async fn run(w: Workload) -> Result<()> {
-    let Workload::AuditedWrite {
-        clients,
-        seconds,
-        database_url,
-    } = w;
+    let Workload::AuditedWrite { clients, seconds, database_url } = w;
     let clients = clients.max(1);
     let duration = Duration::from_secs(seconds.max(1));
 
@@ -108,21 +85,13 @@ pub async fn run(w: Workload) -> Result<()> {
     let store = Store::open(&server_db.url, Settings::default()).await?;
     let backend = store.backend();
     let world = clinbridge_store::demo::seed(&store).await?;
-    let coordinator = *world
-        .users
-        .get(&Role::Coordinator)
-        .context("demo coordinator")?;
-    let (_, token) =
-        clinbridge_store::identity::create_token(&store, &Acting::system(), coordinator, "bench")
-            .await?;
+    let coordinator = *world.users.get(&Role::Coordinator).context("demo coordinator")?;
+    let (_, token) = clinbridge_store::identity::create_token(&store, &Acting::system(), coordinator, "bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let state = AppState {
         store: store.clone(),
-        config: Arc::new(Config {
-            tick_interval: Duration::from_secs(3600),
-            ..Config::default()
-        }),
+        config: Arc::new(Config { tick_interval: Duration::from_secs(3600), ..Config::default() }),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(clinbridge_web::serve(listener, state, async move {
@@ -130,29 +99,19 @@ pub async fn run(w: Workload) -> Result<()> {
     }));
 
     let url = format!("http://{addr}/api/v1/tasks");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     // Warm up connections and caches.
     for _ in 0..clients.min(8) {
         let _ = post_task(&client, &url, &token, 0).await;
     }
-    let hist = Arc::new(tokio::sync::Mutex::new(Histogram::<u64>::new_with_bounds(
-        1, 60_000_000, 3,
-    )?));
+    let hist = Arc::new(tokio::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
     let errors = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for c in 0..clients {
-        let (client, url, token, hist, errors, done) = (
-            client.clone(),
-            url.clone(),
-            token.clone(),
-            hist.clone(),
-            errors.clone(),
-            done.clone(),
-        );
+        let (client, url, token, hist, errors, done) =
+            (client.clone(), url.clone(), token.clone(), hist.clone(), errors.clone(), done.clone());
         workers.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
             let mut i = 0u64;
@@ -228,12 +187,7 @@ async fn post_task(client: &reqwest::Client, url: &str, token: &str, n: u64) -> 
         "detail": "Call the participant to confirm the next visit.",
         "due_at": chrono::Utc::now() + chrono::Duration::days(2),
     });
-    let r = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
+    let r = client.post(url).bearer_auth(token).json(&body).send().await?;
     if r.status() != reqwest::StatusCode::CREATED {
         anyhow::bail!("status {}", r.status());
     }

@@ -27,11 +27,7 @@ struct Cli {
 #[derive(Args, Clone)]
 struct DbArgs {
     /// Database: sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
-    #[arg(
-        long,
-        env = "CLINBRIDGE_DATABASE_URL",
-        default_value = "sqlite://clinbridge.db"
-    )]
+    #[arg(long, env = "CLINBRIDGE_DATABASE_URL", default_value = "sqlite://clinbridge.db")]
     database_url: String,
 }
 
@@ -47,11 +43,7 @@ struct ServeArgs {
     #[arg(long, env = "CLINBRIDGE_SMTP_URL")]
     smtp_url: Option<String>,
     /// Sender address for e-mail.
-    #[arg(
-        long,
-        env = "CLINBRIDGE_SMTP_FROM",
-        default_value = "Clinbridge <clinbridge@localhost>"
-    )]
+    #[arg(long, env = "CLINBRIDGE_SMTP_FROM", default_value = "Clinbridge <clinbridge@localhost>")]
     smtp_from: String,
     /// URL that receives a JSON POST for each overdue task (e.g. a chat webhook).
     #[arg(long, env = "CLINBRIDGE_WEBHOOK_URL")]
@@ -93,10 +85,7 @@ impl ServeArgs {
     fn config(&self) -> Config {
         Config {
             public_url: self.public_url.clone(),
-            smtp: self.smtp_url.clone().map(|url| SmtpConfig {
-                url,
-                from: self.smtp_from.clone(),
-            }),
+            smtp: self.smtp_url.clone().map(|url| SmtpConfig { url, from: self.smtp_from.clone() }),
             webhook_url: self.webhook_url.clone(),
             tick_interval: Duration::from_secs(self.tick_seconds.max(1)),
             ..Config::default()
@@ -116,11 +105,7 @@ enum Command {
     /// Build a fresh demo database full of realistic data and serve it.
     Demo {
         /// Demo database (a SQLite file here is replaced; a PostgreSQL database must be empty).
-        #[arg(
-            long,
-            env = "CLINBRIDGE_DEMO_DATABASE_URL",
-            default_value = "sqlite://clinbridge-demo.db"
-        )]
+        #[arg(long, env = "CLINBRIDGE_DEMO_DATABASE_URL", default_value = "sqlite://clinbridge-demo.db")]
         database_url: String,
         /// Build the database and exit without serving.
         #[arg(long)]
@@ -258,10 +243,7 @@ enum AuditCommand {
 
 fn cli_acting(what: &str) -> Acting {
     let os_user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    Acting {
-        user: None,
-        request_id: Some(format!("cli:{what} (os user {os_user})")),
-    }
+    Acting { user: None, request_id: Some(format!("cli:{what} (os user {os_user})")) }
 }
 
 async fn open(db: &DbArgs) -> Result<Store> {
@@ -286,35 +268,24 @@ fn read_password() -> Result<String> {
 async fn scope(store: &Store, study: Option<&str>, site: Option<&str>) -> Result<Scope> {
     Ok(match (study, site) {
         (Some(code), _) => Scope::Study(
-            clinbridge_store::trials::study_by_code(store, code)
-                .await
-                .with_context(|| format!("no study {code}"))?
-                .id,
+            clinbridge_store::trials::study_by_code(store, code).await.with_context(|| format!("no study {code}"))?.id,
         ),
-        (_, Some(code)) => Scope::Site(
-            identity::site_by_code(store, code)
-                .await
-                .with_context(|| format!("no site {code}"))?
-                .id,
-        ),
+        (_, Some(code)) => {
+            Scope::Site(identity::site_by_code(store, code).await.with_context(|| format!("no site {code}"))?.id)
+        }
         _ => Scope::Organization,
     })
 }
 
 async fn user_by_email(store: &Store, email: &str) -> Result<identity::User> {
     let e = Email::parse(email)?;
-    identity::user_by_email(store, &e)
-        .await
-        .with_context(|| format!("no user {e}"))
+    identity::user_by_email(store, &e).await.with_context(|| format!("no user {e}"))
 }
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLINBRIDGE_LOG")
         .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
 async fn shutdown_signal() {
@@ -323,8 +294,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };
@@ -335,14 +305,10 @@ async fn shutdown_signal() {
 }
 
 async fn run_server(store: Store, serve: &ServeArgs) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(&serve.bind)
-        .await
-        .with_context(|| format!("binding {}", serve.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(&serve.bind).await.with_context(|| format!("binding {}", serve.bind))?;
     let addr = listener.local_addr()?;
-    let state = AppState {
-        store,
-        config: Arc::new(serve.config()),
-    };
+    let state = AppState { store, config: Arc::new(serve.config()) };
     println!("Clinbridge is listening on http://{addr}");
     clinbridge_web::serve(listener, state, shutdown_signal()).await?;
     Ok(())
@@ -376,50 +342,31 @@ async fn run() -> Result<std::process::ExitCode> {
             }
             run_server(store, &serve).await?;
         }
-        Command::Demo {
-            database_url,
-            seed_only,
-            serve,
-        } => {
+        Command::Demo { database_url, seed_only, serve } => {
             init_tracing();
             if let Some(path) = database_url.strip_prefix("sqlite://") {
                 let file = path.split('?').next().unwrap_or(path);
                 for suffix in ["", "-wal", "-shm"] {
                     let p = format!("{file}{suffix}");
                     if std::path::Path::new(&p).exists() {
-                        std::fs::remove_file(&p)
-                            .with_context(|| format!("removing the old demo database {p}"))?;
+                        std::fs::remove_file(&p).with_context(|| format!("removing the old demo database {p}"))?;
                     }
                 }
             }
             let store = Store::open(&database_url, serve.settings()?)
                 .await
                 .with_context(|| format!("opening {}", redact(&database_url)))?;
-            let world = clinbridge_store::demo::seed(&store)
-                .await
-                .context("building the demo database")?;
+            let world = clinbridge_store::demo::seed(&store).await.context("building the demo database")?;
             println!("Demo database ready: {}", redact(&database_url));
-            println!(
-                "Every demo account's password is: {}",
-                clinbridge_store::demo::DEMO_PASSWORD
-            );
+            println!("Every demo account's password is: {}", clinbridge_store::demo::DEMO_PASSWORD);
             println!("{:<22} {:<38} {:<20} scope", "role", "e-mail", "name");
             for l in &world.logins {
-                println!(
-                    "{:<22} {:<38} {:<20} {}",
-                    l.role.as_str(),
-                    l.email,
-                    l.name,
-                    l.scope
-                );
+                println!("{:<22} {:<38} {:<20} {}", l.role.as_str(), l.email, l.name, l.scope);
             }
             if seed_only {
                 store.close().await;
             } else {
-                println!(
-                    "Open http://{} in a browser and sign in with one of the accounts above.",
-                    serve.bind
-                );
+                println!("Open http://{} in a browser and sign in with one of the accounts above.", serve.bind);
                 run_server(store, &serve).await?;
             }
         }
@@ -429,13 +376,10 @@ async fn run() -> Result<std::process::ExitCode> {
             store.close().await;
         }
         Command::User { command } => user_command(command).await?,
-        Command::Token {
-            command: TokenCommand::Create { db, email, name },
-        } => {
+        Command::Token { command: TokenCommand::Create { db, email, name } } => {
             let store = open(&db).await?;
             let user = user_by_email(&store, &email).await?;
-            let (_, secret) =
-                identity::create_token(&store, &cli_acting("token create"), user.id, &name).await?;
+            let (_, secret) = identity::create_token(&store, &cli_acting("token create"), user.id, &name).await?;
             println!("{secret}");
             eprintln!(
                 "API token for {} created. It is shown only this once; use it as Authorization: Bearer <token>.",
@@ -443,14 +387,7 @@ async fn run() -> Result<std::process::ExitCode> {
             );
             store.close().await;
         }
-        Command::Grant {
-            db,
-            email,
-            role,
-            study,
-            site,
-            revoke,
-        } => {
+        Command::Grant { db, email, role, study, site, revoke } => {
             let store = open(&db).await?;
             let user = user_by_email(&store, &email).await?;
             let role = Role::parse(&role)?;
@@ -461,9 +398,7 @@ async fn run() -> Result<std::process::ExitCode> {
                     .await?
                     .into_iter()
                     .find(|g| g.role == role && g.scope == scope);
-                let Some(g) = g else {
-                    bail!("{} does not hold {role} in that scope", user.email)
-                };
+                let Some(g) = g else { bail!("{} does not hold {role} in that scope", user.email) };
                 identity::remove_grant(&store, &acting, g.id).await?;
                 println!("Removed {role} from {}.", user.email);
             } else {
@@ -472,9 +407,7 @@ async fn run() -> Result<std::process::ExitCode> {
             }
             store.close().await;
         }
-        Command::Audit {
-            command: AuditCommand::Verify { db },
-        } => {
+        Command::Audit { command: AuditCommand::Verify { db } } => {
             let store = open(&db).await?;
             let started = std::time::Instant::now();
             let v = clinbridge_store::audit::verify(&store).await?;
@@ -520,17 +453,7 @@ async fn run() -> Result<std::process::ExitCode> {
 
 async fn user_command(command: UserCommand) -> Result<()> {
     match command {
-        UserCommand::Create {
-            db,
-            email,
-            name,
-            role,
-            study,
-            site,
-            time_zone,
-            password_stdin,
-            organization,
-        } => {
+        UserCommand::Create { db, email, name, role, study, site, time_zone, password_stdin, organization } => {
             let store = open(&db).await?;
             identity::ensure_organization(&store, &organization).await?;
             let email = Email::parse(&email)?;
@@ -540,10 +463,8 @@ async fn user_command(command: UserCommand) -> Result<()> {
                 (clinbridge_store::secrets::generated_password()?, true)
             };
             let pw = NewPassword::parse(&password, Some(&email))?;
-            let grant = Grant {
-                role: Role::parse(&role)?,
-                scope: scope(&store, study.as_deref(), site.as_deref()).await?,
-            };
+            let grant =
+                Grant { role: Role::parse(&role)?, scope: scope(&store, study.as_deref(), site.as_deref()).await? };
             let user = identity::create_user(
                 &store,
                 &cli_acting("user create"),
@@ -565,10 +486,7 @@ async fn user_command(command: UserCommand) -> Result<()> {
         UserCommand::List { db } => {
             let store = open(&db).await?;
             let grants = identity::all_grants(&store).await?;
-            println!(
-                "{:<36} {:<32} {:<24} {:<8} roles",
-                "id", "e-mail", "name", "status"
-            );
+            println!("{:<36} {:<32} {:<24} {:<8} roles", "id", "e-mail", "name", "status");
             for u in identity::users(&store).await? {
                 let roles: Vec<String> = grants
                     .iter()
@@ -595,25 +513,11 @@ async fn user_command(command: UserCommand) -> Result<()> {
         UserCommand::Deactivate { db, email, reason } => {
             let store = open(&db).await?;
             let user = user_by_email(&store, &email).await?;
-            identity::set_user_active(
-                &store,
-                &cli_acting("user deactivate"),
-                user.id,
-                false,
-                Some(reason),
-            )
-            .await?;
-            println!(
-                "Deactivated {}; their sessions and tokens no longer work.",
-                user.email
-            );
+            identity::set_user_active(&store, &cli_acting("user deactivate"), user.id, false, Some(reason)).await?;
+            println!("Deactivated {}; their sessions and tokens no longer work.", user.email);
             store.close().await;
         }
-        UserCommand::ResetPassword {
-            db,
-            email,
-            password_stdin,
-        } => {
+        UserCommand::ResetPassword { db, email, password_stdin } => {
             let store = open(&db).await?;
             let user = user_by_email(&store, &email).await?;
             let e = Email::parse(&user.email)?;
@@ -623,18 +527,8 @@ async fn user_command(command: UserCommand) -> Result<()> {
                 (clinbridge_store::secrets::generated_password()?, true)
             };
             let pw = NewPassword::parse(&password, Some(&e))?;
-            identity::set_password(
-                &store,
-                &cli_acting("user reset-password"),
-                user.id,
-                &pw,
-                None,
-            )
-            .await?;
-            println!(
-                "Password of {} reset; their sessions were ended.",
-                user.email
-            );
+            identity::set_password(&store, &cli_acting("user reset-password"), user.id, &pw, None).await?;
+            println!("Password of {} reset; their sessions were ended.", user.email);
             if generated {
                 println!("New password (shown once): {password}");
             }

@@ -217,12 +217,7 @@ impl AuditEntry {
 
 /// A checkpoint: the head (seq, hash) of every stream at one moment, chained to the previous
 /// checkpoint. A deleted tail of any stream before a checkpoint is detected through it.
-pub fn checkpoint_hash(
-    prev: &[u8],
-    id: i64,
-    at: DateTime<Utc>,
-    heads: &[(i32, i64, Vec<u8>)],
-) -> [u8; 32] {
+pub fn checkpoint_hash(prev: &[u8], id: i64, at: DateTime<Utc>, heads: &[(i32, i64, Vec<u8>)]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"clinbridge-checkpoint-v1");
     put(&mut h, Some(prev));
@@ -242,18 +237,9 @@ pub enum ChainBreak {
     /// The stored hash does not match the entry's content (the entry was edited).
     Altered { id: i64, stream: i32, seq: i64 },
     /// The entry does not follow its predecessor (an entry was deleted or moved).
-    Broken {
-        id: i64,
-        stream: i32,
-        seq: i64,
-        expected_seq: i64,
-    },
+    Broken { id: i64, stream: i32, seq: i64, expected_seq: i64 },
     /// A stream ends before a point a checkpoint or the head table recorded (its tail was cut).
-    Truncated {
-        stream: i32,
-        recorded_seq: i64,
-        found_seq: i64,
-    },
+    Truncated { stream: i32, recorded_seq: i64, found_seq: i64 },
     /// A checkpoint was edited or its chain broken.
     Checkpoint { id: i64 },
 }
@@ -267,20 +253,11 @@ impl std::fmt::Display for ChainBreak {
                     "audit entry {id} (stream {stream}, seq {seq}) was altered: its hash does not match its content"
                 )
             }
-            ChainBreak::Broken {
-                id,
-                stream,
-                seq,
-                expected_seq,
-            } => write!(
+            ChainBreak::Broken { id, stream, seq, expected_seq } => write!(
                 f,
                 "audit entry {id} (stream {stream}, seq {seq}) breaks the chain: expected seq {expected_seq} linked to its predecessor (an entry was deleted or reordered)"
             ),
-            ChainBreak::Truncated {
-                stream,
-                recorded_seq,
-                found_seq,
-            } => write!(
+            ChainBreak::Truncated { stream, recorded_seq, found_seq } => write!(
                 f,
                 "audit stream {stream} ends at seq {found_seq} but seq {recorded_seq} was recorded: entries were deleted from its end"
             ),
@@ -307,48 +284,25 @@ impl Default for ChainVerifier {
 
 impl ChainVerifier {
     pub fn new() -> Self {
-        Self {
-            heads: vec![(0, GENESIS); STREAMS as usize],
-            checked: 0,
-        }
+        Self { heads: vec![(0, GENESIS); STREAMS as usize], checked: 0 }
     }
 
     pub fn feed(&mut self, e: &AuditEntry) -> Result<(), ChainBreak> {
-        let Some(head) = usize::try_from(e.stream)
-            .ok()
-            .and_then(|s| self.heads.get_mut(s))
-        else {
-            return Err(ChainBreak::Altered {
-                id: e.id,
-                stream: e.stream,
-                seq: e.seq,
-            });
+        let Some(head) = usize::try_from(e.stream).ok().and_then(|s| self.heads.get_mut(s)) else {
+            return Err(ChainBreak::Altered { id: e.id, stream: e.stream, seq: e.seq });
         };
         let expected_seq = head.0 + 1;
         if e.seq != expected_seq || e.prev_hash.as_slice() != head.1.as_slice() {
             // Distinguish an edit of this entry's own prev field from a gap: if the content
             // hash does not match, the entry itself was altered.
             if e.compute_hash().as_slice() != e.hash.as_slice() {
-                return Err(ChainBreak::Altered {
-                    id: e.id,
-                    stream: e.stream,
-                    seq: e.seq,
-                });
+                return Err(ChainBreak::Altered { id: e.id, stream: e.stream, seq: e.seq });
             }
-            return Err(ChainBreak::Broken {
-                id: e.id,
-                stream: e.stream,
-                seq: e.seq,
-                expected_seq,
-            });
+            return Err(ChainBreak::Broken { id: e.id, stream: e.stream, seq: e.seq, expected_seq });
         }
         let h = e.compute_hash();
         if h.as_slice() != e.hash.as_slice() {
-            return Err(ChainBreak::Altered {
-                id: e.id,
-                stream: e.stream,
-                seq: e.seq,
-            });
+            return Err(ChainBreak::Altered { id: e.id, stream: e.stream, seq: e.seq });
         }
         *head = (e.seq, h);
         self.checked += 1;
@@ -357,10 +311,7 @@ impl ChainVerifier {
 
     /// The (seq, hash) each stream ended at.
     pub fn head(&self, stream: i32) -> Option<(i64, [u8; 32])> {
-        usize::try_from(stream)
-            .ok()
-            .and_then(|s| self.heads.get(s))
-            .copied()
+        usize::try_from(stream).ok().and_then(|s| self.heads.get(s)).copied()
     }
 }
 

@@ -29,10 +29,7 @@ impl Email {
         if local.is_empty() || local.len() > 64 || domain.len() < 3 || !domain.contains('.') {
             return bad("must look like name@example.org");
         }
-        if norm
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
-        {
+        if norm.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
             return bad("must not contain spaces or angle brackets");
         }
         if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
@@ -99,10 +96,7 @@ impl NewPassword {
 }
 
 pub fn is_common_password(lowered: &str) -> bool {
-    COMMON_PASSWORDS
-        .lines()
-        .map(str::trim)
-        .any(|l| !l.is_empty() && !l.starts_with('#') && l == lowered)
+    COMMON_PASSWORDS.lines().map(str::trim).any(|l| !l.is_empty() && !l.starts_with('#') && l == lowered)
 }
 
 /// Roles of DESIGN.md. A grant gives one role within one scope.
@@ -172,13 +166,10 @@ impl Role {
     }
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let k = raw.trim().to_lowercase().replace(['-', ' '], "_");
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == k)
-            .ok_or_else(|| {
-                let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                Invalid::one("role", format!("must be one of {}", names.join(", ")))
-            })
+        Role::ALL.into_iter().find(|r| r.as_str() == k).ok_or_else(|| {
+            let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            Invalid::one("role", format!("must be one of {}", names.join(", ")))
+        })
     }
 }
 
@@ -242,15 +233,10 @@ impl Code {
         if v.len() > 24 {
             return Err(Invalid::one(field, "must be at most 24 characters"));
         }
-        if !v
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             || !v.starts_with(|c: char| c.is_ascii_alphanumeric())
         {
-            return Err(Invalid::one(
-                field,
-                "may contain only letters, digits, - and _",
-            ));
+            return Err(Invalid::one(field, "may contain only letters, digits, - and _"));
         }
         Ok(Self(v))
     }
@@ -275,10 +261,7 @@ impl TimeZone {
         let v = raw.trim();
         match v.parse::<chrono_tz::Tz>() {
             Ok(tz) => Ok(Self(tz.name().to_string())),
-            Err(_) => Err(Invalid::one(
-                "time_zone",
-                "must be an IANA time zone such as Europe/Berlin",
-            )),
+            Err(_) => Err(Invalid::one("time_zone", "must be an IANA time zone such as Europe/Berlin")),
         }
     }
     pub fn as_str(&self) -> &str {
@@ -318,10 +301,7 @@ mod tests {
         assert!(NewPassword::parse("password1234", None).is_err());
         assert!(NewPassword::parse("aaaaaaaaaaaaaa", None).is_err());
         assert!(NewPassword::parse(&"x".repeat(127).replace("xx", "xy"), None).is_ok());
-        assert!(
-            NewPassword::parse(&"ab".repeat(64), None).is_ok(),
-            "128 characters allowed"
-        );
+        assert!(NewPassword::parse(&"ab".repeat(64), None).is_ok(), "128 characters allowed");
         let e = Email::parse("grace.hopper@example.org").unwrap();
         assert!(NewPassword::parse("grace.hopper-2026!", Some(&e)).is_err());
     }
@@ -339,10 +319,7 @@ mod tests {
     fn codes_and_zones() {
         assert_eq!(Code::parse("code", " bos-01 ").unwrap().as_str(), "BOS-01");
         assert!(Code::parse("code", "a b").is_err());
-        assert_eq!(
-            TimeZone::parse("America/Chicago").unwrap().as_str(),
-            "America/Chicago"
-        );
+        assert_eq!(TimeZone::parse("America/Chicago").unwrap().as_str(), "America/Chicago");
         assert!(TimeZone::parse("Mars/Olympus").is_err());
     }
 }

@@ -19,10 +19,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -54,11 +51,7 @@ impl Checks {
             Ok(v) => Some(v),
             Err(Invalid(errs)) => {
                 for e in errs {
-                    let name = if e.field.is_empty() {
-                        field.to_string()
-                    } else {
-                        e.field
-                    };
+                    let name = if e.field.is_empty() { field.to_string() } else { e.field };
                     self.0.push(FieldError::new(name, e.message));
                 }
                 None
@@ -66,11 +59,7 @@ impl Checks {
         }
     }
     pub fn finish(self) -> Result<(), Invalid> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(Invalid(self.0))
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(Invalid(self.0)) }
     }
 }
 
@@ -81,10 +70,7 @@ pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, Inv
         return Err(Invalid::one(field, "is required"));
     }
     if v.chars().count() > max {
-        return Err(Invalid::one(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(Invalid::one(field, format!("must be at most {max} characters")));
     }
     if v.chars().any(|c| c.is_control()) {
         return Err(Invalid::one(field, "must not contain control characters"));

@@ -63,27 +63,15 @@ pub struct Target {
 }
 
 impl Target {
-    pub const ORG: Target = Target {
-        study: None,
-        site: None,
-    };
+    pub const ORG: Target = Target { study: None, site: None };
     pub fn site(site: Uuid) -> Self {
-        Self {
-            study: None,
-            site: Some(site),
-        }
+        Self { study: None, site: Some(site) }
     }
     pub fn study(study: Uuid) -> Self {
-        Self {
-            study: Some(study),
-            site: None,
-        }
+        Self { study: Some(study), site: None }
     }
     pub fn study_site(study: Uuid, site: Uuid) -> Self {
-        Self {
-            study: Some(study),
-            site: Some(site),
-        }
+        Self { study: Some(study), site: Some(site) }
     }
 }
 
@@ -142,13 +130,7 @@ pub fn role_allows(role: Role, context: Context, op: Op) -> bool {
         Role::Investigator => match context {
             C::Sites | C::Reporting => read_only(op),
             C::Tasks => matches!(op, O::Read | O::Write),
-            C::Trials
-            | C::Consent
-            | C::Scheduling
-            | C::Safety
-            | C::Regulatory
-            | C::Inventory
-            | C::Recruitment => {
+            C::Trials | C::Consent | C::Scheduling | C::Safety | C::Regulatory | C::Inventory | C::Recruitment => {
                 matches!(op, O::Read | O::Write | O::Sign)
             }
             C::Participants => matches!(op, O::Read | O::Write | O::ReadPhi | O::Sign),
@@ -172,17 +154,11 @@ pub fn role_allows(role: Role, context: Context, op: Op) -> bool {
         Role::DataManager => match context {
             C::Sites | C::Trials | C::Participants | C::Safety | C::Reporting => read_only(op),
             C::Tasks => matches!(op, O::Read | O::Write),
-            C::Edc => matches!(
-                op,
-                O::Read | O::Write | O::Verify | O::Export | O::Administer
-            ),
+            C::Edc => matches!(op, O::Read | O::Write | O::Verify | O::Export | O::Administer),
             _ => false,
         },
         Role::SponsorViewer => {
-            matches!(
-                context,
-                C::Sites | C::Trials | C::Edc | C::Safety | C::Reporting
-            ) && read_only(op)
+            matches!(context, C::Sites | C::Trials | C::Edc | C::Safety | C::Reporting) && read_only(op)
                 || (context == C::Tasks && read_only(op))
         }
         Role::Auditor => match context {
@@ -232,30 +208,21 @@ pub fn scope_covers(scope: Scope, target: Target) -> bool {
 
 /// The one question every handler asks before it touches an object.
 pub fn authorize(actor: &Actor, action: Action, target: Target) -> Decision {
-    if MEDICAL_WALL.contains(&action.context)
-        && actor.grants.iter().any(|g| g.role == Role::Commercial)
-    {
+    if MEDICAL_WALL.contains(&action.context) && actor.grants.iter().any(|g| g.role == Role::Commercial) {
         return Decision::Deny;
     }
-    let ok = actor
-        .grants
-        .iter()
-        .any(|g| role_allows(g.role, action.context, action.op) && scope_covers(g.scope, target));
+    let ok =
+        actor.grants.iter().any(|g| role_allows(g.role, action.context, action.op) && scope_covers(g.scope, target));
     if ok { Decision::Allow } else { Decision::Deny }
 }
 
 /// Whether the actor may perform the action somewhere (used for navigation and list pages,
 /// which then narrow results to the scopes returned by [`scopes_for`]).
 pub fn allowed_anywhere(actor: &Actor, action: Action) -> bool {
-    if MEDICAL_WALL.contains(&action.context)
-        && actor.grants.iter().any(|g| g.role == Role::Commercial)
-    {
+    if MEDICAL_WALL.contains(&action.context) && actor.grants.iter().any(|g| g.role == Role::Commercial) {
         return false;
     }
-    actor
-        .grants
-        .iter()
-        .any(|g| role_allows(g.role, action.context, action.op))
+    actor.grants.iter().any(|g| role_allows(g.role, action.context, action.op))
 }
 
 /// The scopes in which the actor may perform the action.
@@ -263,12 +230,7 @@ pub fn scopes_for(actor: &Actor, action: Action) -> Vec<Scope> {
     if !allowed_anywhere(actor, action) {
         return Vec::new();
     }
-    actor
-        .grants
-        .iter()
-        .filter(|g| role_allows(g.role, action.context, action.op))
-        .map(|g| g.scope)
-        .collect()
+    actor.grants.iter().filter(|g| role_allows(g.role, action.context, action.op)).map(|g| g.scope).collect()
 }
 
 #[cfg(test)]
@@ -276,29 +238,15 @@ mod tests {
     use super::*;
 
     fn actor(grants: &[(Role, Scope)]) -> Actor {
-        Actor {
-            user_id: Uuid::nil(),
-            grants: grants
-                .iter()
-                .map(|&(role, scope)| Grant { role, scope })
-                .collect(),
-        }
+        Actor { user_id: Uuid::nil(), grants: grants.iter().map(|&(role, scope)| Grant { role, scope }).collect() }
     }
 
     #[test]
     fn deny_by_default() {
         let a = actor(&[]);
-        for c in [
-            Context::Identity,
-            Context::Audit,
-            Context::Edc,
-            Context::Medical,
-        ] {
+        for c in [Context::Identity, Context::Audit, Context::Edc, Context::Medical] {
             for op in [Op::Read, Op::Write, Op::Administer] {
-                assert_eq!(
-                    authorize(&a, Action::new(c, op), Target::ORG),
-                    Decision::Deny
-                );
+                assert_eq!(authorize(&a, Action::new(c, op), Target::ORG), Decision::Deny);
             }
         }
     }
@@ -327,17 +275,11 @@ mod tests {
 
     #[test]
     fn commercial_firewall_holds_even_with_a_medical_role() {
-        let a = actor(&[
-            (Role::Commercial, Scope::Organization),
-            (Role::MedicalManager, Scope::Organization),
-        ]);
+        let a = actor(&[(Role::Commercial, Scope::Organization), (Role::MedicalManager, Scope::Organization)]);
         for op in [Op::Read, Op::Write, Op::Export] {
             assert!(!authorize(&a, Action::new(Context::Medical, op), Target::ORG).allowed());
         }
-        assert!(!allowed_anywhere(
-            &a,
-            Action::new(Context::Medical, Op::Read)
-        ));
+        assert!(!allowed_anywhere(&a, Action::new(Context::Medical, Op::Read)));
         let c = actor(&[(Role::Commercial, Scope::Organization)]);
         assert!(authorize(&c, Action::new(Context::Device, Op::Read), Target::ORG).allowed());
     }
@@ -346,12 +288,7 @@ mod tests {
     fn only_admins_administer_identity_and_only_admins_and_auditors_read_audit() {
         for role in Role::ALL {
             let a = actor(&[(role, Scope::Organization)]);
-            let admin = authorize(
-                &a,
-                Action::new(Context::Identity, Op::Administer),
-                Target::ORG,
-            )
-            .allowed();
+            let admin = authorize(&a, Action::new(Context::Identity, Op::Administer), Target::ORG).allowed();
             assert_eq!(admin, role == Role::Admin, "{role}");
             let audit = authorize(&a, Action::new(Context::Audit, Op::Read), Target::ORG).allowed();
             assert_eq!(audit, matches!(role, Role::Admin | Role::Auditor), "{role}");

@@ -15,12 +15,7 @@ pub enum Meaning {
 }
 
 impl Meaning {
-    pub const ALL: [Meaning; 4] = [
-        Meaning::Authorship,
-        Meaning::Review,
-        Meaning::Approval,
-        Meaning::Responsibility,
-    ];
+    pub const ALL: [Meaning; 4] = [Meaning::Authorship, Meaning::Review, Meaning::Approval, Meaning::Responsibility];
     pub fn as_str(self) -> &'static str {
         match self {
             Meaning::Authorship => "authorship",
@@ -42,12 +37,7 @@ impl Meaning {
         Self::ALL
             .into_iter()
             .find(|m| m.as_str() == s.trim())
-            .ok_or_else(|| {
-                crate::Invalid::one(
-                    "meaning",
-                    "must be authorship, review, approval or responsibility",
-                )
-            })
+            .ok_or_else(|| crate::Invalid::one("meaning", "must be authorship, review, approval or responsibility"))
     }
 }
 
@@ -57,8 +47,7 @@ pub fn canonical(record: &serde_json::Value) -> String {
     fn sort(v: &serde_json::Value) -> serde_json::Value {
         match v {
             serde_json::Value::Object(m) => {
-                let sorted: std::collections::BTreeMap<_, _> =
-                    m.iter().map(|(k, v)| (k.clone(), sort(v))).collect();
+                let sorted: std::collections::BTreeMap<_, _> = m.iter().map(|(k, v)| (k.clone(), sort(v))).collect();
                 serde_json::Value::Object(sorted.into_iter().collect())
             }
             serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sort).collect()),

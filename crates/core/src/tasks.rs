@@ -34,10 +34,7 @@ impl TaskStatus {
     /// Open tasks can be closed either way; closed tasks stay closed (a rule that raises the
     /// same task again reopens it through the engine, not through a transition).
     pub fn can_become(self, to: TaskStatus) -> bool {
-        matches!(
-            (self, to),
-            (TaskStatus::Open, TaskStatus::Done) | (TaskStatus::Open, TaskStatus::Cancelled)
-        )
+        matches!((self, to), (TaskStatus::Open, TaskStatus::Done) | (TaskStatus::Open, TaskStatus::Cancelled))
     }
 }
 
@@ -85,11 +82,7 @@ mod tests {
         use TaskStatus::*;
         for from in [Open, Done, Cancelled] {
             for to in [Open, Done, Cancelled] {
-                assert_eq!(
-                    from.can_become(to),
-                    from == Open && to != Open,
-                    "{from:?}->{to:?}"
-                );
+                assert_eq!(from.can_become(to), from == Open && to != Open, "{from:?}->{to:?}");
             }
         }
     }
@@ -103,9 +96,6 @@ mod tests {
         let next_local_day = Utc.with_ymd_and_hms(2026, 3, 2, 7, 0, 0).unwrap();
         assert_eq!(bucket(later_same_local_day, now, tz), Bucket::DueToday);
         assert_eq!(bucket(next_local_day, now, tz), Bucket::Upcoming);
-        assert_eq!(
-            bucket(now - chrono::Duration::minutes(1), now, tz),
-            Bucket::Overdue
-        );
+        assert_eq!(bucket(now - chrono::Duration::minutes(1), now, tz), Bucket::Overdue);
     }
 }

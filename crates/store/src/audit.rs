@@ -5,9 +5,7 @@
 use crate::db::{Backend, Tx};
 use crate::{Result, Store, StoreError, on, tx_on};
 use chrono::{DateTime, Utc};
-use clinbridge_core::audit::{
-    AuditEntry, ChainBreak, ChainVerifier, GENESIS, checkpoint_hash, entry_hash,
-};
+use clinbridge_core::audit::{AuditEntry, ChainBreak, ChainVerifier, GENESIS, checkpoint_hash, entry_hash};
 use futures::TryStreamExt;
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
@@ -29,10 +27,7 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<()> {
     let mut i = 0;
     while i < events.len() {
         let stream = events[i].0.stream();
-        let n = events[i..]
-            .iter()
-            .take_while(|(e, _)| e.stream() == stream)
-            .count() as i64;
+        let n = events[i..].iter().take_while(|(e, _)| e.stream() == stream).count() as i64;
         let (seq_end, hash): (i64, Vec<u8>) = tx_on!(tx, |c| sqlx::query_as(
             "UPDATE audit_heads SET seq = seq + $1 WHERE stream = $2 RETURNING seq, hash"
         )
@@ -47,11 +42,10 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<()> {
     let ids: Vec<i64> = match tx.backend() {
         Backend::Sqlite => {
             // SQLite has one writer at a time, so the next ids are simply after the last.
-            let next: i64 = tx_on!(tx, |c| sqlx::query_scalar::<_, i64>(
-                "SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log"
-            )
-            .fetch_one(&mut *c)
-            .await)?;
+            let next: i64 =
+                tx_on!(tx, |c| sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log")
+                    .fetch_one(&mut *c)
+                    .await)?;
             (next..next + events.len() as i64).collect()
         }
         Backend::Postgres => {
@@ -121,14 +115,12 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<()> {
     }
 
     for (stream, (_, hash)) in heads {
-        tx_on!(tx, |c| sqlx::query(
-            "UPDATE audit_heads SET hash = $1 WHERE stream = $2"
-        )
-        .bind(hash)
-        .bind(stream as i32)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        tx_on!(tx, |c| sqlx::query("UPDATE audit_heads SET hash = $1 WHERE stream = $2")
+            .bind(hash)
+            .bind(stream as i32)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
@@ -196,29 +188,26 @@ type Heads = Vec<(i32, i64, Vec<u8>)>;
 
 fn decode_heads(json: &str) -> Option<Heads> {
     let raw: Vec<(i32, i64, String)> = serde_json::from_str(json).ok()?;
-    raw.into_iter()
-        .map(|(s, q, h)| hex::decode(h).ok().map(|h| (s, q, h)))
-        .collect()
+    raw.into_iter().map(|(s, q, h)| hex::decode(h).ok().map(|h| (s, q, h))).collect()
 }
 
 /// Walks the whole log in id order, then checks the stream heads and every checkpoint.
 pub async fn verify(store: &Store) -> Result<Verification> {
     let db = &store.db;
     // Checkpoints first: they tell which (stream, seq) must exist with which hash.
-    let checkpoints: Vec<CheckpointRow> = on!(db.read(), |c| sqlx::query_as(
-        "SELECT id, at, heads, prev_hash, hash FROM audit_checkpoints ORDER BY id"
-    )
-    .fetch_all(c)
-    .await)?;
+    let checkpoints: Vec<CheckpointRow> =
+        on!(db.read(), |c| sqlx::query_as("SELECT id, at, heads, prev_hash, hash FROM audit_checkpoints ORDER BY id")
+            .fetch_all(c)
+            .await)?;
     let mut must_match: HashMap<(i32, i64), (Vec<u8>, i64)> = HashMap::new();
     let mut prev = GENESIS.to_vec();
     let mut checkpoint_break = None;
     for cp in &checkpoints {
         let heads = decode_heads(&cp.heads);
         let ok = cp.prev_hash == prev
-            && heads.as_ref().is_some_and(|h| {
-                checkpoint_hash(&cp.prev_hash, cp.id, cp.at, h).as_slice() == cp.hash.as_slice()
-            });
+            && heads
+                .as_ref()
+                .is_some_and(|h| checkpoint_hash(&cp.prev_hash, cp.id, cp.at, h).as_slice() == cp.hash.as_slice());
         if !ok {
             checkpoint_break = Some(ChainBreak::Checkpoint { id: cp.id });
             break;
@@ -233,11 +222,10 @@ pub async fn verify(store: &Store) -> Result<Verification> {
 
     // The heads as committed before the walk: the walk must reach each of them, with the
     // same hash (entries committed meanwhile only extend the streams).
-    let heads: Vec<(i32, i64, Vec<u8>)> = on!(db.read(), |c| sqlx::query_as(
-        "SELECT stream, seq, hash FROM audit_heads ORDER BY stream"
-    )
-    .fetch_all(c)
-    .await)?;
+    let heads: Vec<(i32, i64, Vec<u8>)> =
+        on!(db.read(), |c| sqlx::query_as("SELECT stream, seq, hash FROM audit_heads ORDER BY stream")
+            .fetch_all(c)
+            .await)?;
     for (stream, seq, hash) in heads {
         if seq > 0 {
             must_match.entry((stream, seq)).or_insert((hash, 0));
@@ -256,11 +244,7 @@ pub async fn verify(store: &Store) -> Result<Verification> {
         if let Some((h, _checkpoint)) = must_match.remove(&(e.stream, e.seq))
             && h != e.hash
         {
-            first_break = Some(ChainBreak::Altered {
-                id: e.id,
-                stream: e.stream,
-                seq: e.seq,
-            });
+            first_break = Some(ChainBreak::Altered { id: e.id, stream: e.stream, seq: e.seq });
             return false;
         }
         true
@@ -283,11 +267,7 @@ pub async fn verify(store: &Store) -> Result<Verification> {
         // Anything a checkpoint recorded but the walk never reached was cut off.
         if let Some(((stream, seq), _)) = must_match.iter().min_by_key(|((s, q), _)| (*s, *q)) {
             let found = verifier.head(*stream).map(|h| h.0).unwrap_or(0);
-            result = Err(ChainBreak::Truncated {
-                stream: *stream,
-                recorded_seq: *seq,
-                found_seq: found,
-            });
+            result = Err(ChainBreak::Truncated { stream: *stream, recorded_seq: *seq, found_seq: found });
         }
     }
     if result.is_ok()
@@ -309,11 +289,10 @@ pub async fn checkpoint(store: &Store) -> Result<Option<i64>> {
     store
         .write(&crate::Acting::system(), |tx| {
             Box::pin(async move {
-                let heads: Vec<(i32, i64, Vec<u8>)> = tx_on!(tx, |c| sqlx::query_as(
-                    "SELECT stream, seq, hash FROM audit_heads ORDER BY stream"
-                )
-                .fetch_all(&mut *c)
-                .await)?;
+                let heads: Vec<(i32, i64, Vec<u8>)> =
+                    tx_on!(tx, |c| sqlx::query_as("SELECT stream, seq, hash FROM audit_heads ORDER BY stream")
+                        .fetch_all(&mut *c)
+                        .await)?;
                 let last: Option<(i64, Vec<u8>, String)> = tx_on!(tx, |c| sqlx::query_as(
                     "SELECT id, hash, heads FROM audit_checkpoints ORDER BY id DESC LIMIT 1"
                 )
@@ -339,7 +318,8 @@ pub async fn checkpoint(store: &Store) -> Result<Option<i64>> {
                 .bind(prev)
                 .bind(hash.to_vec())
                 .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))?;
+                .await
+                .map(|r| r.rows_affected()))?;
                 Ok(Some(id))
             })
         })
@@ -462,12 +442,10 @@ fn renumber(sql: &str) -> String {
 /// One page of the audit log, newest first.
 pub async fn search(store: &Store, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditView>> {
     let sql = renumber(&filter_sql(filter, Some(limit.clamp(1, 1000))));
-    let rows = on!(store.db.read(), |c| bind_filter!(
-        sqlx::query_as::<_, AuditView>(AssertSqlSafe(sql.clone())),
-        filter
-    )
-    .fetch_all(c)
-    .await)?;
+    let rows =
+        on!(store.db.read(), |c| bind_filter!(sqlx::query_as::<_, AuditView>(AssertSqlSafe(sql.clone())), filter)
+            .fetch_all(c)
+            .await)?;
     Ok(rows)
 }
 
@@ -479,11 +457,7 @@ where
     let sql = renumber(&filter_sql(filter, None));
     let mut n = 0u64;
     on!(store.db.read(), |c| {
-        let mut rows = bind_filter!(
-            sqlx::query_as::<_, AuditView>(AssertSqlSafe(sql.clone())),
-            filter
-        )
-        .fetch(c);
+        let mut rows = bind_filter!(sqlx::query_as::<_, AuditView>(AssertSqlSafe(sql.clone())), filter).fetch(c);
         while let Some(row) = rows.try_next().await? {
             sink(row)?;
             n += 1;
@@ -494,12 +468,7 @@ where
 }
 
 /// Records an export of audit entries (the export is itself audited).
-pub async fn record_export(
-    store: &Store,
-    acting: &crate::Acting,
-    filter: &AuditFilter,
-    rows: u64,
-) -> Result<()> {
+pub async fn record_export(store: &Store, acting: &crate::Acting, filter: &AuditFilter, rows: u64) -> Result<()> {
     let description = serde_json::json!({
         "rows": rows,
         "user_id": filter.user_id,
@@ -528,11 +497,7 @@ pub async fn record_export(
 
 /// Number of entries (for the verify rate).
 pub async fn count(store: &Store) -> Result<i64> {
-    Ok(on!(store.db.read(), |c| sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM audit_log"
-    )
-    .fetch_one(c)
-    .await)?)
+    Ok(on!(store.db.read(), |c| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log").fetch_one(c).await)?)
 }
 
 /// Number of entries matching a filter.
@@ -541,10 +506,7 @@ pub async fn count_matching(store: &Store, filter: &AuditFilter) -> Result<i64> 
         "SELECT COUNT(*) FROM ({}) matching",
         filter_sql(filter, None).replace(" ORDER BY a.id DESC", "")
     ));
-    Ok(on!(store.db.read(), |c| bind_filter!(
-        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone())),
-        filter
-    )
-    .fetch_one(c)
-    .await)?)
+    Ok(on!(store.db.read(), |c| bind_filter!(sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone())), filter)
+        .fetch_one(c)
+        .await)?)
 }

@@ -28,10 +28,7 @@ impl Committer {
     pub(crate) fn start(db: Db) -> Self {
         let (queue, rx) = mpsc::channel(4096);
         let handle = tokio::spawn(run(db, rx));
-        Committer {
-            queue,
-            stopped: std::sync::Arc::new(tokio::sync::Mutex::new(Some(handle))),
-        }
+        Committer { queue, stopped: std::sync::Arc::new(tokio::sync::Mutex::new(Some(handle))) }
     }
 
     pub(crate) async fn submit<T, F>(&self, acting: Acting, work: F) -> Result<T>
@@ -50,19 +47,11 @@ impl Committer {
         });
         let (done_tx, done_rx) = oneshot::channel();
         self.queue
-            .send(Job {
-                acting,
-                work,
-                done: done_tx,
-            })
+            .send(Job { acting, work, done: done_tx })
             .await
             .map_err(|_| StoreError::Internal("the write queue is closed".into()))?;
-        done_rx
-            .await
-            .map_err(|_| StoreError::Internal("the writer stopped before answering".into()))??;
-        value_rx
-            .await
-            .map_err(|_| StoreError::Internal("the write produced no value".into()))
+        done_rx.await.map_err(|_| StoreError::Internal("the writer stopped before answering".into()))??;
+        value_rx.await.map_err(|_| StoreError::Internal("the write produced no value".into()))
     }
 
     pub(crate) async fn stop(&self) {
@@ -93,9 +82,7 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
         Err(e) => {
             tracing::error!(error = %e, "could not begin a write transaction");
             for job in batch {
-                let _ = job.done.send(Err(StoreError::Internal(
-                    "the database is unavailable".into(),
-                )));
+                let _ = job.done.send(Err(StoreError::Internal("the database is unavailable".into())));
             }
             return;
         }
@@ -141,9 +128,7 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
         Err(e) => {
             tracing::error!(error = %e, "group commit failed");
             for done in waiting {
-                let _ = done.send(Err(StoreError::Internal(
-                    "the write could not be committed".into(),
-                )));
+                let _ = done.send(Err(StoreError::Internal("the write could not be committed".into())));
             }
         }
     }

@@ -52,10 +52,7 @@ impl Backend {
 /// and a pool of readers, which WAL lets run beside the writer.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite {
-        writer: SqlitePool,
-        readers: SqlitePool,
-    },
+    Sqlite { writer: SqlitePool, readers: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -104,18 +101,11 @@ impl Tx {
     }
     /// Queues an audit row for this transaction; the acting user is filled in.
     pub fn audit(&mut self, event: AuditEvent) {
-        let event = if event.user_id.is_none() {
-            event.by(self.acting.user)
-        } else {
-            event
-        };
+        let event = if event.user_id.is_none() { event.by(self.acting.user) } else { event };
         self.audit.push((event, self.acting.request_id.clone()));
     }
     pub(crate) async fn execute_raw(&mut self, sql: &'static str) -> Result<(), StoreError> {
-        tx_on!(self, |c| sqlx::query(sql)
-            .execute(&mut *c)
-            .await
-            .map(|_| ()))?;
+        tx_on!(self, |c| sqlx::query(sql).execute(&mut *c).await.map(|_| ()))?;
         Ok(())
     }
 }
@@ -211,16 +201,10 @@ impl Db {
         let inner = match self {
             // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
             // never fails on lock upgrade when another process (the CLI) writes too.
-            Db::Sqlite { writer, .. } => {
-                TxInner::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
-            }
+            Db::Sqlite { writer, .. } => TxInner::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
         };
-        Ok(Tx {
-            inner,
-            audit: Vec::new(),
-            acting,
-        })
+        Ok(Tx { inner, audit: Vec::new(), acting })
     }
 
     pub async fn close(&self) {

@@ -47,16 +47,10 @@ pub async fn seed(store: &Store) -> Result<DemoWorld> {
 
 async fn foundation(store: &Store) -> Result<DemoWorld> {
     let system = Acting::system();
-    crate::identity::create_organization(store, &system, "Lakeshore Clinical Research Network")
-        .await?;
+    crate::identity::create_organization(store, &system, "Lakeshore Clinical Research Network").await?;
 
     let site_specs = [
-        (
-            "BOS",
-            "Harborview Medical Center — Boston",
-            "America/New_York",
-            "55 Fruit Street, Boston, MA 02114",
-        ),
+        ("BOS", "Harborview Medical Center — Boston", "America/New_York", "55 Fruit Street, Boston, MA 02114"),
         (
             "CHI",
             "Lakeshore University Hospital — Chicago",
@@ -83,106 +77,32 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
     )
     .await?;
 
-    let site = |code: &str| {
-        sites
-            .iter()
-            .find(|s| s.code == code)
-            .map(|s| s.id)
-            .unwrap_or_default()
-    };
+    let site = |code: &str| sites.iter().find(|s| s.code == code).map(|s| s.id).unwrap_or_default();
     let people: [(Role, &str, Scope, &str); 12] = [
-        (
-            Role::Admin,
-            "Dana Whitfield",
-            Scope::Organization,
-            "America/New_York",
-        ),
-        (
-            Role::Coordinator,
-            "Maya Okafor",
-            Scope::Site(site("BOS")),
-            "America/New_York",
-        ),
-        (
-            Role::Investigator,
-            "Dr. Samuel Reyes",
-            Scope::Site(site("BOS")),
-            "America/New_York",
-        ),
-        (
-            Role::Monitor,
-            "Priya Natarajan",
-            Scope::Study(study.id),
-            "America/Chicago",
-        ),
-        (
-            Role::DataManager,
-            "Tomás Alvarez",
-            Scope::Study(study.id),
-            "America/Chicago",
-        ),
-        (
-            Role::SponsorViewer,
-            "Hannah Berg",
-            Scope::Study(study.id),
-            "Europe/Berlin",
-        ),
-        (
-            Role::Auditor,
-            "Oliver Grant",
-            Scope::Organization,
-            "America/New_York",
-        ),
-        (
-            Role::Msl,
-            "Dr. Leila Haddad",
-            Scope::Organization,
-            "America/Chicago",
-        ),
-        (
-            Role::MedicalManager,
-            "Marcus Chen",
-            Scope::Organization,
-            "America/Los_Angeles",
-        ),
-        (
-            Role::Commercial,
-            "Jordan Ellis",
-            Scope::Organization,
-            "America/Chicago",
-        ),
-        (
-            Role::ClinicalSpecialist,
-            "Kenji Watanabe",
-            Scope::Organization,
-            "America/Los_Angeles",
-        ),
-        (
-            Role::Liaison,
-            "Rosa Delgado",
-            Scope::Site(site("CHI")),
-            "America/Chicago",
-        ),
+        (Role::Admin, "Dana Whitfield", Scope::Organization, "America/New_York"),
+        (Role::Coordinator, "Maya Okafor", Scope::Site(site("BOS")), "America/New_York"),
+        (Role::Investigator, "Dr. Samuel Reyes", Scope::Site(site("BOS")), "America/New_York"),
+        (Role::Monitor, "Priya Natarajan", Scope::Study(study.id), "America/Chicago"),
+        (Role::DataManager, "Tomás Alvarez", Scope::Study(study.id), "America/Chicago"),
+        (Role::SponsorViewer, "Hannah Berg", Scope::Study(study.id), "Europe/Berlin"),
+        (Role::Auditor, "Oliver Grant", Scope::Organization, "America/New_York"),
+        (Role::Msl, "Dr. Leila Haddad", Scope::Organization, "America/Chicago"),
+        (Role::MedicalManager, "Marcus Chen", Scope::Organization, "America/Los_Angeles"),
+        (Role::Commercial, "Jordan Ellis", Scope::Organization, "America/Chicago"),
+        (Role::ClinicalSpecialist, "Kenji Watanabe", Scope::Organization, "America/Los_Angeles"),
+        (Role::Liaison, "Rosa Delgado", Scope::Site(site("CHI")), "America/Chicago"),
     ];
     let mut users = BTreeMap::new();
     let mut logins = Vec::new();
     let mut admin = Acting::system();
     for (role, name, scope, tz) in people {
-        let email = Email::parse(&format!(
-            "{}@demo.clinbridge.org",
-            role.as_str().replace('_', ".")
-        ))?;
+        let email = Email::parse(&format!("{}@demo.clinbridge.org", role.as_str().replace('_', ".")))?;
         let password = NewPassword::parse(DEMO_PASSWORD, Some(&email))?;
         let by = admin.clone();
         let user = crate::identity::create_user(
             store,
             &by,
-            NewUser {
-                email: email.clone(),
-                name: name.to_string(),
-                password,
-                time_zone: TimeZone::parse(tz)?,
-            },
+            NewUser { email: email.clone(), name: name.to_string(), password, time_zone: TimeZone::parse(tz)? },
             vec![Grant { role, scope }],
         )
         .await?;
@@ -191,22 +111,12 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
         }
         let scope_label = match scope {
             Scope::Organization => "organization".to_string(),
-            Scope::Site(id) => format!(
-                "site {}",
-                sites
-                    .iter()
-                    .find(|s| s.id == id)
-                    .map(|s| s.code.as_str())
-                    .unwrap_or("?")
-            ),
+            Scope::Site(id) => {
+                format!("site {}", sites.iter().find(|s| s.id == id).map(|s| s.code.as_str()).unwrap_or("?"))
+            }
             Scope::Study(_) => format!("study {}", study.code),
         };
-        logins.push(DemoLogin {
-            role,
-            email: email.to_string(),
-            name: name.to_string(),
-            scope: scope_label,
-        });
+        logins.push(DemoLogin { role, email: email.to_string(), name: name.to_string(), scope: scope_label });
         users.insert(role, user.id);
     }
 
@@ -219,46 +129,34 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
         (
             "Call back the referring cardiologist about a pre-screening candidate",
             -26,
-            Assignee::User {
-                user_id: coordinator,
-            },
+            Assignee::User { user_id: coordinator },
         ),
         (
             "File the IRB acknowledgement letter for protocol amendment 2 in the regulatory binder",
             3,
-            Assignee::Role {
-                role: Role::Coordinator,
-                scope: Scope::Site(bos),
-            },
+            Assignee::Role { role: Role::Coordinator, scope: Scope::Site(bos) },
         ),
         (
             "Order ECG electrodes and blood draw kits for next week's visits",
             50,
-            Assignee::User {
-                user_id: coordinator,
-            },
+            Assignee::User { user_id: coordinator },
         ),
         (
             "Confirm the monitoring visit agenda with the CRA",
             120,
-            Assignee::Role {
-                role: Role::Coordinator,
-                scope: Scope::Site(bos),
-            },
+            Assignee::Role { role: Role::Coordinator, scope: Scope::Site(bos) },
         ),
     ];
     for (title, hours, assignee) in manual {
-        crate::tasks::create_manual(
-            store,
-            &coordinator_acting,
-            title,
-            "",
-            now + chrono::Duration::hours(hours),
+        let task = crate::tasks::ManualTask {
+            title: title.to_string(),
+            detail: String::new(),
+            due_at: now + chrono::Duration::hours(hours),
             assignee,
-            Some(bos),
-            Some(study.id),
-        )
-        .await?;
+            site_id: Some(bos),
+            study_id: Some(study.id),
+        };
+        crate::tasks::create_manual(store, &coordinator_acting, task).await?;
     }
     let investigator = users.get(&Role::Investigator).copied().unwrap_or_default();
     crate::tasks::raise(
@@ -272,20 +170,12 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
             subject_id: study.id.to_string(),
             study_id: Some(study.id),
             site_id: Some(bos),
-            assignee: Assignee::User {
-                user_id: investigator,
-            },
+            assignee: Assignee::User { user_id: investigator },
             due_at: now + chrono::Duration::hours(30),
             rule: "demo".into(),
             rule_key: format!("demo:delegation:{}", study.id),
         },
     )
     .await?;
-    Ok(DemoWorld {
-        admin,
-        sites,
-        study,
-        users,
-        logins,
-    })
+    Ok(DemoWorld { admin, sites, study, users, logins })
 }

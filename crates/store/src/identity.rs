@@ -22,9 +22,7 @@ pub struct Organization {
 
 impl Organization {
     pub fn mfa_required_for(&self, role: Role) -> bool {
-        self.mfa_required_roles
-            .split(',')
-            .any(|r| r.trim() == role.as_str())
+        self.mfa_required_roles.split(',').any(|r| r.trim() == role.as_str())
     }
 }
 
@@ -34,15 +32,13 @@ pub async fn create_organization(store: &Store, acting: &Acting, name: &str) -> 
         .write(acting, move |tx| {
             Box::pin(async move {
                 let id = new_id();
-                tx_on!(tx, |c| sqlx::query(
-                    "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)"
-                )
-                .bind(id)
-                .bind(&name)
-                .bind(now())
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                tx_on!(tx, |c| sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(&name)
+                    .bind(now())
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Create, "organization", id)
                         .new_value(serde_json::json!({"name": name})),
@@ -64,28 +60,18 @@ pub async fn organization(store: &Store) -> Result<Organization> {
 }
 
 /// Sets the roles that must use a second factor.
-pub async fn set_mfa_required_roles(
-    store: &Store,
-    acting: &Acting,
-    roles: Vec<Role>,
-) -> Result<()> {
+pub async fn set_mfa_required_roles(store: &Store, acting: &Acting, roles: Vec<Role>) -> Result<()> {
     let org = organization(store).await?;
-    let value = roles
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let value = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query(
-                    "UPDATE organizations SET mfa_required_roles = $1 WHERE id = $2"
-                )
-                .bind(&value)
-                .bind(org.id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                tx_on!(tx, |c| sqlx::query("UPDATE organizations SET mfa_required_roles = $1 WHERE id = $2")
+                    .bind(&value)
+                    .bind(org.id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "organization", org.id)
                         .old(serde_json::json!({"mfa_required_roles": org.mfa_required_roles}))
@@ -131,12 +117,9 @@ impl SiteInput {
         }
         checks.finish()?;
         match (code, name, tz) {
-            (Some(code), Some(name), Some(time_zone)) => Ok(Self {
-                code,
-                name,
-                time_zone,
-                address: address.trim().to_string(),
-            }),
+            (Some(code), Some(name), Some(time_zone)) => {
+                Ok(Self { code, name, time_zone, address: address.trim().to_string() })
+            }
             _ => Err(clinbridge_core::Invalid::one("site", "is invalid")),
         }
     }
@@ -179,13 +162,7 @@ pub async fn create_site(store: &Store, acting: &Acting, input: SiteInput) -> Re
         .await
 }
 
-pub async fn update_site(
-    store: &Store,
-    acting: &Acting,
-    id: Uuid,
-    input: SiteInput,
-    active: bool,
-) -> Result<Site> {
+pub async fn update_site(store: &Store, acting: &Acting, id: Uuid, input: SiteInput, active: bool) -> Result<Site> {
     store
         .write(acting, move |tx| {
             Box::pin(async move {
@@ -233,11 +210,7 @@ async fn site_in(tx: &mut Tx, id: Uuid) -> Result<Site> {
 
 pub async fn sites(store: &Store) -> Result<Vec<Site>> {
     let sql = format!("SELECT {SITE_COLUMNS} FROM sites ORDER BY code");
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Site>(
-        sqlx::AssertSqlSafe(sql.clone())
-    )
-    .fetch_all(c)
-    .await)?)
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Site>(sqlx::AssertSqlSafe(sql.clone())).fetch_all(c).await)?)
 }
 
 pub async fn site(store: &Store, id: Uuid) -> Result<Site> {
@@ -275,18 +248,13 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-const USER_COLUMNS: &str =
-    "id, email, name, active, totp_enabled, time_zone, locked_until, created_at";
+const USER_COLUMNS: &str = "id, email, name, active, totp_enabled, time_zone, locked_until, created_at";
 
 /// Hashes a password with argon2id off the async threads, holding one of a few permits so a
 /// flood of sign-ins queues here instead of taking every core from other requests.
 pub async fn hash_password(store: &Store, password: &NewPassword) -> Result<String> {
-    let _permit = store
-        .hashing
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| StoreError::Internal("hashing closed".into()))?;
+    let _permit =
+        store.hashing.clone().acquire_owned().await.map_err(|_| StoreError::Internal("hashing closed".into()))?;
     let p = password.expose().to_string();
     tokio::task::spawn_blocking(move || hash_password_blocking(&p))
         .await
@@ -294,12 +262,8 @@ pub async fn hash_password(store: &Store, password: &NewPassword) -> Result<Stri
 }
 
 async fn verify_password(store: &Store, password: &str, stored: Option<String>) -> Result<bool> {
-    let _permit = store
-        .hashing
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| StoreError::Internal("hashing closed".into()))?;
+    let _permit =
+        store.hashing.clone().acquire_owned().await.map_err(|_| StoreError::Internal("hashing closed".into()))?;
     let p = password.to_string();
     tokio::task::spawn_blocking(move || {
         // An unknown account is checked against a fixed hash so that the answer takes as long
@@ -328,12 +292,7 @@ pub struct NewUser {
     pub time_zone: TimeZone,
 }
 
-pub async fn create_user(
-    store: &Store,
-    acting: &Acting,
-    user: NewUser,
-    grants: Vec<Grant>,
-) -> Result<User> {
+pub async fn create_user(store: &Store, acting: &Acting, user: NewUser, grants: Vec<Grant>) -> Result<User> {
     let org = organization(store).await?;
     let hash = hash_password(store, &user.password).await?;
     store
@@ -369,44 +328,31 @@ pub async fn create_user(
 
 async fn user_in(tx: &mut Tx, id: Uuid) -> Result<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    tx_on!(tx, |c| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(
-        sql.clone()
-    ))
-    .bind(id)
-    .fetch_optional(&mut *c)
-    .await)?
-    .ok_or(StoreError::NotFound("user"))
+    tx_on!(tx, |c| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&mut *c).await)?
+        .ok_or(StoreError::NotFound("user"))
 }
 
 pub async fn user(store: &Store, id: Uuid) -> Result<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    on!(store.db.read(), |c| sqlx::query_as::<_, User>(
-        sqlx::AssertSqlSafe(sql.clone())
-    )
-    .bind(id)
-    .fetch_optional(c)
-    .await)?
+    on!(store.db.read(), |c| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
     .ok_or(StoreError::NotFound("user"))
 }
 
 pub async fn user_by_email(store: &Store, email: &Email) -> Result<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-    on!(store.db.read(), |c| sqlx::query_as::<_, User>(
-        sqlx::AssertSqlSafe(sql.clone())
-    )
-    .bind(email.as_str())
-    .fetch_optional(c)
-    .await)?
+    on!(store.db.read(), |c| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(email.as_str())
+        .fetch_optional(c)
+        .await)?
     .ok_or(StoreError::NotFound("user"))
 }
 
 pub async fn users(store: &Store) -> Result<Vec<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY name, email");
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, User>(
-        sqlx::AssertSqlSafe(sql.clone())
-    )
-    .fetch_all(c)
-    .await)?)
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql.clone())).fetch_all(c).await)?)
 }
 
 /// Users are never deleted: deactivation ends their sessions and revokes their tokens.
@@ -418,9 +364,7 @@ pub async fn set_user_active(
     reason: Option<String>,
 ) -> Result<()> {
     if !active && acting.user == Some(id) {
-        return Err(StoreError::Refused(
-            "you cannot deactivate your own account".into(),
-        ));
+        return Err(StoreError::Refused("you cannot deactivate your own account".into()));
     }
     store
         .write(acting, move |tx| {
@@ -492,13 +436,12 @@ pub async fn set_password(
 
 /// Checks a user's current password (for a password change or a signature).
 pub async fn check_password(store: &Store, id: Uuid, password: &str) -> Result<bool> {
-    let stored: Option<String> = on!(store.db.read(), |c| sqlx::query_scalar(
-        "SELECT password_hash FROM users WHERE id = $1 AND active = $2"
-    )
-    .bind(id)
-    .bind(true)
-    .fetch_optional(c)
-    .await)?;
+    let stored: Option<String> =
+        on!(store.db.read(), |c| sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND active = $2")
+            .bind(id)
+            .bind(true)
+            .fetch_optional(c)
+            .await)?;
     verify_password(store, password, stored).await
 }
 
@@ -546,22 +489,15 @@ const GRANT_SELECT: &str = "SELECT g.id, g.user_id, g.role, g.scope_kind, g.scop
 
 pub async fn grants_of(store: &Store, user_id: Uuid) -> Result<Vec<GrantView>> {
     let sql = format!("{GRANT_SELECT} WHERE g.user_id = $1 ORDER BY g.role, scope_label");
-    let rows: Vec<GrantRow> = on!(store.db.read(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql.clone()
-    ))
-    .bind(user_id)
-    .fetch_all(c)
-    .await)?;
+    let rows: Vec<GrantRow> =
+        on!(store.db.read(), |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(user_id).fetch_all(c).await)?;
     Ok(rows.into_iter().filter_map(GrantRow::view).collect())
 }
 
 pub async fn all_grants(store: &Store) -> Result<Vec<GrantView>> {
     let sql = format!("{GRANT_SELECT} ORDER BY g.user_id, g.role");
-    let rows: Vec<GrantRow> = on!(store.db.read(), |c| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql.clone()
-    ))
-    .fetch_all(c)
-    .await)?;
+    let rows: Vec<GrantRow> =
+        on!(store.db.read(), |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).fetch_all(c).await)?;
     Ok(rows.into_iter().filter_map(GrantRow::view).collect())
 }
 
@@ -574,29 +510,22 @@ async fn add_grant_in(tx: &mut Tx, user_id: Uuid, grant: Grant) -> Result<Uuid> 
     let exists: bool = match grant.scope {
         Scope::Organization => true,
         Scope::Site(id) => {
-            tx_on!(tx, |c| sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM sites WHERE id = $1"
-            )
-            .bind(id)
-            .fetch_one(&mut *c)
-            .await)?
+            tx_on!(tx, |c| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sites WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *c)
+                .await)?
                 > 0
         }
         Scope::Study(id) => {
-            tx_on!(tx, |c| sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM studies WHERE id = $1"
-            )
-            .bind(id)
-            .fetch_one(&mut *c)
-            .await)?
+            tx_on!(tx, |c| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM studies WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *c)
+                .await)?
                 > 0
         }
     };
     if !exists {
-        return Err(StoreError::conflict(
-            "scope",
-            "does not name an existing site or study",
-        ));
+        return Err(StoreError::conflict("scope", "does not name an existing site or study"));
     }
     let id = new_id();
     tx_on!(tx, |c| sqlx::query(
@@ -609,7 +538,8 @@ async fn add_grant_in(tx: &mut Tx, user_id: Uuid, grant: Grant) -> Result<Uuid> 
     .bind(scope_id(grant.scope))
     .bind(now())
     .execute(&mut *c)
-    .await.map(|r| r.rows_affected()))
+    .await
+    .map(|r| r.rows_affected()))
     .map_err(|e| StoreError::from(e).unique_as("role", "the user already holds this role in this scope"))?;
     tx.audit(AuditEvent::new(AuditAction::PermissionChange, "user", user_id).new_value(serde_json::json!({
         "grant": "added", "grant_id": id, "role": grant.role.as_str(), "scope": grant.scope.kind(), "scope_id": grant.scope.id()
@@ -617,12 +547,7 @@ async fn add_grant_in(tx: &mut Tx, user_id: Uuid, grant: Grant) -> Result<Uuid> 
     Ok(id)
 }
 
-pub async fn add_grant(
-    store: &Store,
-    acting: &Acting,
-    user_id: Uuid,
-    grant: Grant,
-) -> Result<Uuid> {
+pub async fn add_grant(store: &Store, acting: &Acting, user_id: Uuid, grant: Grant) -> Result<Uuid> {
     store
         .write(acting, move |tx| {
             Box::pin(async move {
@@ -660,16 +585,7 @@ pub async fn remove_grant(store: &Store, acting: &Acting, grant_id: Uuid) -> Res
 /// The actor as the policy sees them: their id and grants.
 pub async fn actor(store: &Store, user_id: Uuid) -> Result<Actor> {
     let grants = grants_of(store, user_id).await?;
-    Ok(Actor {
-        user_id,
-        grants: grants
-            .into_iter()
-            .map(|g| Grant {
-                role: g.role,
-                scope: g.scope,
-            })
-            .collect(),
-    })
+    Ok(Actor { user_id, grants: grants.into_iter().map(|g| Grant { role: g.role, scope: g.scope }).collect() })
 }
 
 // ---------------------------------------------------------------- sign-in, lockout, sessions
@@ -705,11 +621,7 @@ impl SessionStage {
 #[derive(Debug)]
 pub enum LoginOutcome {
     /// A new session (the token goes into the cookie) at the given stage.
-    Session {
-        user: User,
-        token: String,
-        stage: SessionStage,
-    },
+    Session { user: User, token: String, stage: SessionStage },
     /// Wrong e-mail or password, or the account is locked or inactive. One outcome for all, so
     /// that the answer does not tell whether an account exists.
     Refused,
@@ -752,33 +664,21 @@ pub async fn login(
         })?,
         None => None,
     };
-    let password_ok = verify_password(
-        store,
-        password,
-        row.as_ref().map(|r| r.password_hash.clone()),
-    )
-    .await?;
+    let password_ok = verify_password(store, password, row.as_ref().map(|r| r.password_hash.clone())).await?;
     let t = now();
-    let acting = Acting {
-        user: row.as_ref().map(|r| r.id),
-        request_id,
-    };
-    let attempted = email
-        .as_ref()
-        .map(|e| e.as_str().to_string())
-        .unwrap_or_else(|| email_raw.chars().take(254).collect());
+    let acting = Acting { user: row.as_ref().map(|r| r.id), request_id };
+    let attempted =
+        email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|| email_raw.chars().take(254).collect());
 
     let Some(row) = row else {
         store
             .write(&acting, move |tx| {
                 Box::pin(async move {
-                    tx.audit(
-                        AuditEvent::new(AuditAction::LoginFailed, "user", "unknown").new_value(
-                            serde_json::json!({
-                                "email": attempted, "cause": "unknown account"
-                            }),
-                        ),
-                    );
+                    tx.audit(AuditEvent::new(AuditAction::LoginFailed, "user", "unknown").new_value(
+                        serde_json::json!({
+                            "email": attempted, "cause": "unknown account"
+                        }),
+                    ));
                     Ok(())
                 })
             })
@@ -788,11 +688,7 @@ pub async fn login(
 
     let locked = row.locked_until.is_some_and(|u| u > t);
     let totp_ok = match (row.totp_enabled, totp) {
-        (true, Some(code)) => Some(totp_matches(
-            row.totp_secret.as_deref(),
-            code,
-            &row.id.to_string(),
-        )),
+        (true, Some(code)) => Some(totp_matches(row.totp_secret.as_deref(), code, &row.id.to_string())),
         _ => None,
     };
     let success = password_ok && row.active && !locked && totp_ok != Some(false);
@@ -939,21 +835,18 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> 
     let Some(row) = row else { return Ok(None) };
     let t = now();
     let idle = store.settings.session_idle;
-    let expired =
-        t - row.last_seen_at > idle || t - row.created_at > store.settings.session_absolute;
+    let expired = t - row.last_seen_at > idle || t - row.created_at > store.settings.session_absolute;
     let user = user(store, row.user_id).await?;
     if expired || !user.active {
         let h = id_hash.clone();
         store
             .write(&Acting::user(row.user_id, None), move |tx| {
                 Box::pin(async move {
-                    let gone = tx_on!(tx, |c| sqlx::query(
-                        "DELETE FROM sessions WHERE id_hash = $1"
-                    )
-                    .bind(&h)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    let gone = tx_on!(tx, |c| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                        .bind(&h)
+                        .execute(&mut *c)
+                        .await
+                        .map(|r| r.rows_affected()))?;
                     if gone > 0 {
                         tx.audit(
                             AuditEvent::new(AuditAction::Logout, "user", row.user_id)
@@ -972,24 +865,18 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> 
         store
             .write(&Acting::user(row.user_id, None), move |tx| {
                 Box::pin(async move {
-                    tx_on!(tx, |c| sqlx::query(
-                        "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2"
-                    )
-                    .bind(t)
-                    .bind(&h)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    tx_on!(tx, |c| sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                        .bind(t)
+                        .bind(&h)
+                        .execute(&mut *c)
+                        .await
+                        .map(|r| r.rows_affected()))?;
                     Ok(())
                 })
             })
             .await?;
     }
-    Ok(Some(SessionInfo {
-        user,
-        stage: SessionStage::parse(&row.stage),
-        created_at: row.created_at,
-    }))
+    Ok(Some(SessionInfo { user, stage: SessionStage::parse(&row.stage), created_at: row.created_at }))
 }
 
 /// Signs out: the session is removed server-side.
@@ -998,13 +885,11 @@ pub async fn logout(store: &Store, acting: &Acting, token: &str) -> Result<()> {
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let gone = tx_on!(tx, |c| sqlx::query(
-                    "DELETE FROM sessions WHERE id_hash = $1"
-                )
-                .bind(&h)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                let gone = tx_on!(tx, |c| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                    .bind(&h)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
                 if gone > 0
                     && let Some(u) = tx.acting().user
                 {
@@ -1018,68 +903,46 @@ pub async fn logout(store: &Store, acting: &Acting, token: &str) -> Result<()> {
 
 /// Moves a session on after its second factor was checked or enrolled.
 async fn promote_session(tx: &mut Tx, token_hash: &str) -> Result<()> {
-    tx_on!(tx, |c| sqlx::query(
-        "UPDATE sessions SET stage = 'full' WHERE id_hash = $1"
-    )
-    .bind(token_hash)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))?;
+    tx_on!(tx, |c| sqlx::query("UPDATE sessions SET stage = 'full' WHERE id_hash = $1")
+        .bind(token_hash)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 // ---------------------------------------------------------------- second factor (TOTP)
 
 fn totp_for(secret_b32: &str, account: &str) -> Option<totp_rs::TOTP> {
-    let secret = totp_rs::Secret::Encoded(secret_b32.to_string())
-        .to_bytes()
-        .ok()?;
-    totp_rs::TOTP::new(
-        totp_rs::Algorithm::SHA1,
-        6,
-        1,
-        30,
-        secret,
-        Some("Clinbridge".into()),
-        account.to_string(),
-    )
-    .ok()
+    let secret = totp_rs::Secret::Encoded(secret_b32.to_string()).to_bytes().ok()?;
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret, Some("Clinbridge".into()), account.to_string()).ok()
 }
 
 fn totp_matches(secret: Option<&str>, code: &str, account: &str) -> bool {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    secret
-        .and_then(|s| totp_for(s, account))
-        .is_some_and(|t| t.check_current(&code).unwrap_or(false))
+    secret.and_then(|s| totp_for(s, account)).is_some_and(|t| t.check_current(&code).unwrap_or(false))
 }
 
 /// Starts enrolment: a new secret (not yet active) and its `otpauth://` URI for the QR code.
 pub async fn totp_begin(store: &Store, acting: &Acting, user_id: Uuid) -> Result<String> {
     let u = user(store, user_id).await?;
     if u.totp_enabled {
-        return Err(StoreError::Refused(
-            "a second factor is already enrolled; remove it first".into(),
-        ));
+        return Err(StoreError::Refused("a second factor is already enrolled; remove it first".into()));
     }
     let bytes = crate::secrets::random_bytes::<20>()?;
-    let secret = totp_rs::Secret::Raw(bytes.to_vec())
-        .to_encoded()
-        .to_string();
-    let totp = totp_for(&secret, &u.email)
-        .ok_or_else(|| StoreError::Internal("could not build a TOTP".into()))?;
+    let secret = totp_rs::Secret::Raw(bytes.to_vec()).to_encoded().to_string();
+    let totp = totp_for(&secret, &u.email).ok_or_else(|| StoreError::Internal("could not build a TOTP".into()))?;
     let s = secret.clone();
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query(
-                    "UPDATE users SET totp_secret = $1, totp_enabled = $2 WHERE id = $3"
-                )
-                .bind(&s)
-                .bind(false)
-                .bind(user_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                tx_on!(tx, |c| sqlx::query("UPDATE users SET totp_secret = $1, totp_enabled = $2 WHERE id = $3")
+                    .bind(&s)
+                    .bind(false)
+                    .bind(user_id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "user", user_id)
                         .new_value(serde_json::json!({"totp": "enrolment started"})),
@@ -1094,18 +957,14 @@ pub async fn totp_begin(store: &Store, acting: &Acting, user_id: Uuid) -> Result
 /// The pending secret's URI, to show the QR code again.
 pub async fn totp_pending_uri(store: &Store, user_id: Uuid) -> Result<Option<String>> {
     let (secret, enabled, email): (Option<String>, bool, String) =
-        on!(store.db.read(), |c| sqlx::query_as(
-            "SELECT totp_secret, totp_enabled, email FROM users WHERE id = $1"
-        )
-        .bind(user_id)
-        .fetch_one(c)
-        .await)?;
+        on!(store.db.read(), |c| sqlx::query_as("SELECT totp_secret, totp_enabled, email FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(c)
+            .await)?;
     if enabled {
         return Ok(None);
     }
-    Ok(secret
-        .and_then(|s| totp_for(&s, &email))
-        .map(|t| t.get_url()))
+    Ok(secret.and_then(|s| totp_for(&s, &email)).map(|t| t.get_url()))
 }
 
 /// Confirms enrolment with a code from the authenticator; returns ten one-time recovery codes
@@ -1117,12 +976,11 @@ pub async fn totp_confirm(
     code: &str,
     session_token: Option<String>,
 ) -> Result<Vec<String>> {
-    let (secret, email): (Option<String>, String) = on!(store.db.read(), |c| sqlx::query_as(
-        "SELECT totp_secret, email FROM users WHERE id = $1"
-    )
-    .bind(user_id)
-    .fetch_one(c)
-    .await)?;
+    let (secret, email): (Option<String>, String) =
+        on!(store.db.read(), |c| sqlx::query_as("SELECT totp_secret, email FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(c)
+            .await)?;
     if !totp_matches(secret.as_deref(), code, &email) {
         return Err(clinbridge_core::Invalid::one(
             "code",
@@ -1141,21 +999,17 @@ pub async fn totp_confirm(
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query(
-                    "UPDATE users SET totp_enabled = $1 WHERE id = $2"
-                )
-                .bind(true)
-                .bind(user_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
-                tx_on!(tx, |c| sqlx::query(
-                    "DELETE FROM recovery_codes WHERE user_id = $1"
-                )
-                .bind(user_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                tx_on!(tx, |c| sqlx::query("UPDATE users SET totp_enabled = $1 WHERE id = $2")
+                    .bind(true)
+                    .bind(user_id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                tx_on!(tx, |c| sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
                 for h in &hashes {
                     tx_on!(tx, |c| sqlx::query(
                         "INSERT INTO recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)"
@@ -1182,12 +1036,7 @@ pub async fn totp_confirm(
 }
 
 /// Completes a sign-in waiting for its second factor, with a TOTP code or a recovery code.
-pub async fn totp_complete(
-    store: &Store,
-    request_id: Option<String>,
-    session_token: &str,
-    code: &str,
-) -> Result<bool> {
+pub async fn totp_complete(store: &Store, request_id: Option<String>, session_token: &str, code: &str) -> Result<bool> {
     let Some(info) = session(store, session_token).await? else {
         return Ok(false);
     };
@@ -1195,12 +1044,11 @@ pub async fn totp_complete(
         return Ok(info.stage == SessionStage::Full);
     }
     let user_id = info.user.id;
-    let secret: Option<String> = on!(store.db.read(), |c| sqlx::query_scalar(
-        "SELECT totp_secret FROM users WHERE id = $1"
-    )
-    .bind(user_id)
-    .fetch_one(c)
-    .await)?;
+    let secret: Option<String> =
+        on!(store.db.read(), |c| sqlx::query_scalar("SELECT totp_secret FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(c)
+            .await)?;
     let by_totp = totp_matches(secret.as_deref(), code, &info.user.email);
     let recovery_hash = sha256_hex(code.trim());
     let h = sha256_hex(session_token);
@@ -1239,30 +1087,21 @@ pub async fn totp_complete(
 }
 
 /// Removes the second factor (by the user with their password, or by an admin).
-pub async fn totp_disable(
-    store: &Store,
-    acting: &Acting,
-    user_id: Uuid,
-    reason: Option<String>,
-) -> Result<()> {
+pub async fn totp_disable(store: &Store, acting: &Acting, user_id: Uuid, reason: Option<String>) -> Result<()> {
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query(
-                    "UPDATE users SET totp_enabled = $1, totp_secret = NULL WHERE id = $2"
-                )
-                .bind(false)
-                .bind(user_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
-                tx_on!(tx, |c| sqlx::query(
-                    "DELETE FROM recovery_codes WHERE user_id = $1"
-                )
-                .bind(user_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                tx_on!(tx, |c| sqlx::query("UPDATE users SET totp_enabled = $1, totp_secret = NULL WHERE id = $2")
+                    .bind(false)
+                    .bind(user_id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                tx_on!(tx, |c| sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "user", user_id)
                         .new_value(serde_json::json!({"totp": "disabled"}))
@@ -1276,9 +1115,7 @@ pub async fn totp_disable(
 
 /// The current code for a secret (tests and the CLI use it to play the authenticator).
 pub fn totp_code_now(otpauth_uri: &str) -> Option<String> {
-    totp_rs::TOTP::from_url(otpauth_uri)
-        .ok()
-        .and_then(|t| t.generate_current().ok())
+    totp_rs::TOTP::from_url(otpauth_uri).ok().and_then(|t| t.generate_current().ok())
 }
 
 // ---------------------------------------------------------------- API tokens
@@ -1295,12 +1132,7 @@ pub struct ApiToken {
 }
 
 /// Creates a token; the secret is returned once and only its hash is kept.
-pub async fn create_token(
-    store: &Store,
-    acting: &Acting,
-    user_id: Uuid,
-    name: &str,
-) -> Result<(ApiToken, String)> {
+pub async fn create_token(store: &Store, acting: &Acting, user_id: Uuid, name: &str) -> Result<(ApiToken, String)> {
     let name = clinbridge_core::required_text("name", name, 100)?;
     let secret = format!("cbt_{}", random_token(32)?);
     let hash = sha256_hex(&secret);
@@ -1382,13 +1214,13 @@ pub async fn authenticate_token(store: &Store, secret: &str) -> Result<Option<Us
     let hash = sha256_hex(secret.trim());
     let row: Option<(Uuid, Uuid, Option<DateTime<Utc>>)> = on!(store.db.read(), |c| {
         sqlx::query_as(
-        "SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2"
-    )
-    .bind(&hash)
-    .bind(true)
-    .fetch_optional(c)
-    .await
+            "SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2",
+        )
+        .bind(&hash)
+        .bind(true)
+        .fetch_optional(c)
+        .await
     })?;
     let Some((token_id, user_id, last_used)) = row else {
         return Ok(None);
@@ -1399,14 +1231,12 @@ pub async fn authenticate_token(store: &Store, secret: &str) -> Result<Option<Us
         store
             .write(&Acting::user(user_id, None), move |tx| {
                 Box::pin(async move {
-                    tx_on!(tx, |c| sqlx::query(
-                        "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2"
-                    )
-                    .bind(t)
-                    .bind(token_id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    tx_on!(tx, |c| sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                        .bind(t)
+                        .bind(token_id)
+                        .execute(&mut *c)
+                        .await
+                        .map(|r| r.rows_affected()))?;
                     Ok(())
                 })
             })

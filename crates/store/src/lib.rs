@@ -31,16 +31,10 @@ pub struct Acting {
 
 impl Acting {
     pub fn user(user: Uuid, request_id: Option<String>) -> Self {
-        Self {
-            user: Some(user),
-            request_id,
-        }
+        Self { user: Some(user), request_id }
     }
     pub fn system() -> Self {
-        Self {
-            user: None,
-            request_id: None,
-        }
+        Self { user: None, request_id: None }
     }
 }
 
@@ -66,21 +60,14 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn conflict(field: &str, message: &str) -> Self {
-        StoreError::Conflict {
-            field: field.into(),
-            message: message.into(),
-        }
+        StoreError::Conflict { field: field.into(), message: message.into() }
     }
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
     /// Maps a unique-constraint violation to a conflict on the named field.
     pub fn unique_as(self, field: &str, message: &str) -> Self {
-        if self.is_unique_violation() {
-            StoreError::conflict(field, message)
-        } else {
-            self
-        }
+        if self.is_unique_violation() { StoreError::conflict(field, message) } else { self }
     }
 }
 
@@ -104,10 +91,7 @@ impl Default for Settings {
             session_absolute: chrono::Duration::hours(12),
             lockout_threshold: 5,
             lockout_duration: chrono::Duration::minutes(15),
-            hashing_permits: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .max(1),
+            hashing_permits: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1),
         }
     }
 }
@@ -130,12 +114,7 @@ impl Store {
             Db::Postgres(_) => None,
         };
         let hashing = Arc::new(tokio::sync::Semaphore::new(settings.hashing_permits));
-        Ok(Store {
-            db,
-            settings: Arc::new(settings),
-            committer,
-            hashing,
-        })
+        Ok(Store { db, settings: Arc::new(settings), committer, hashing })
     }
 
     pub fn backend(&self) -> Backend {
@@ -192,14 +171,9 @@ pub async fn backup_sqlite(store: &Store, to: &str) -> Result<()> {
     match &store.db {
         Db::Sqlite { writer, .. } => {
             let mut conn = writer.acquire().await?;
-            sqlx::query("VACUUM INTO $1")
-                .bind(to)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("VACUUM INTO $1").bind(to).execute(&mut *conn).await?;
             Ok(())
         }
-        Db::Postgres(_) => Err(StoreError::Refused(
-            "use pg_dump to back up PostgreSQL".into(),
-        )),
+        Db::Postgres(_) => Err(StoreError::Refused("use pg_dump to back up PostgreSQL".into())),
     }
 }

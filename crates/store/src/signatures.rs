@@ -59,9 +59,7 @@ pub async fn sign(
                 })
             })
             .await?;
-        return Err(
-            clinbridge_core::Invalid::one("password", "is not your current password").into(),
-        );
+        return Err(clinbridge_core::Invalid::one("password", "is not your current password").into());
     }
     let sig = Signature {
         id: new_id(),
@@ -110,21 +108,19 @@ pub async fn for_record(
 ) -> Result<Vec<SignatureView>> {
     let rows: Vec<Signature> = on!(store.db.read(), |c| {
         sqlx::query_as(
-        "SELECT id, user_id, printed_name, meaning, record_type, record_id, record_hash, signed_at FROM signatures
-         WHERE record_type = $1 AND record_id = $2 ORDER BY signed_at"
-    )
-    .bind(record_type)
-    .bind(record_id)
-    .fetch_all(c)
-    .await
+            "SELECT id, user_id, printed_name, meaning, record_type, record_id, record_hash, signed_at FROM signatures
+         WHERE record_type = $1 AND record_id = $2 ORDER BY signed_at",
+        )
+        .bind(record_type)
+        .bind(record_id)
+        .fetch_all(c)
+        .await
     })?;
     let now_hash = record_hash(current);
     Ok(rows
         .into_iter()
         .map(|s| SignatureView {
-            statement: Meaning::parse(&s.meaning)
-                .map(|m| m.statement().to_string())
-                .unwrap_or_default(),
+            statement: Meaning::parse(&s.meaning).map(|m| m.statement().to_string()).unwrap_or_default(),
             valid: s.record_hash == now_hash,
             signature: s,
         })

@@ -57,8 +57,7 @@ impl Task {
             return Some(Assignee::User { user_id: u });
         }
         let role = Role::parse(self.assignee_role.as_deref()?).ok()?;
-        let scope =
-            Scope::from_parts(self.assignee_scope_kind.as_deref()?, self.assignee_scope_id)?;
+        let scope = Scope::from_parts(self.assignee_scope_kind.as_deref()?, self.assignee_scope_id)?;
         Some(Assignee::Role { role, scope })
     }
     pub fn status(&self) -> TaskStatus {
@@ -66,10 +65,7 @@ impl Task {
     }
     /// Where the task lives, for access checks.
     pub fn target(&self) -> Target {
-        Target {
-            study: self.study_id,
-            site: self.site_id,
-        }
+        Target { study: self.study_id, site: self.site_id }
     }
     /// Whether the task is on this actor's work queue.
     pub fn is_for(&self, actor: &Actor) -> bool {
@@ -78,64 +74,47 @@ impl Task {
             Some(Assignee::Role { role, scope }) => {
                 let target = match scope {
                     Scope::Organization => self.target(),
-                    Scope::Study(s) => Target {
-                        study: Some(s),
-                        site: self.site_id,
-                    },
-                    Scope::Site(s) => Target {
-                        study: self.study_id,
-                        site: Some(s),
-                    },
+                    Scope::Study(s) => Target { study: Some(s), site: self.site_id },
+                    Scope::Site(s) => Target { study: self.study_id, site: Some(s) },
                 };
-                actor
-                    .grants
-                    .iter()
-                    .any(|g| g.role == role && scope_covers(g.scope, target))
+                actor.grants.iter().any(|g| g.role == role && scope_covers(g.scope, target))
             }
             None => false,
         }
     }
 }
 
-fn assignee_columns(
-    a: &Assignee,
-) -> (
-    Option<Uuid>,
-    Option<&'static str>,
-    Option<&'static str>,
-    Option<Uuid>,
-) {
+fn assignee_columns(a: &Assignee) -> (Option<Uuid>, Option<&'static str>, Option<&'static str>, Option<Uuid>) {
     match a {
         Assignee::User { user_id } => (Some(*user_id), None, None, None),
-        Assignee::Role { role, scope } => (
-            None,
-            Some(role.as_str()),
-            Some(scope.kind()),
-            Some(scope.id().unwrap_or(Uuid::nil())),
-        ),
+        Assignee::Role { role, scope } => {
+            (None, Some(role.as_str()), Some(scope.kind()), Some(scope.id().unwrap_or(Uuid::nil())))
+        }
     }
 }
 
 /// Raises a task inside a context's transaction. Idempotent: an open task with the same rule
 /// key is updated (title, detail, due time); a closed one is left closed.
 pub async fn raise_in(tx: &mut Tx, task: NewTask) -> Result<Uuid> {
-    let existing: Option<(Uuid, String, DateTime<Utc>, String)> = tx_on!(tx, |c| sqlx::query_as(
-        "SELECT id, status, due_at, title FROM tasks WHERE rule_key = $1"
-    )
-    .bind(&task.rule_key)
-    .fetch_optional(&mut *c)
-    .await)?;
+    let existing: Option<(Uuid, String, DateTime<Utc>, String)> =
+        tx_on!(tx, |c| sqlx::query_as("SELECT id, status, due_at, title FROM tasks WHERE rule_key = $1")
+            .bind(&task.rule_key)
+            .fetch_optional(&mut *c)
+            .await)?;
     let (uid, role, kind, sid) = assignee_columns(&task.assignee);
     if let Some((id, status, due, title)) = existing {
         if status == "open" && (due != task.due_at || title != task.title) {
             tx_on!(tx, |c| {
-                sqlx::query("UPDATE tasks SET title = $1, detail = $2, due_at = $3, overdue_notified_at = NULL WHERE id = $4")
+                sqlx::query(
+                    "UPDATE tasks SET title = $1, detail = $2, due_at = $3, overdue_notified_at = NULL WHERE id = $4",
+                )
                 .bind(&task.title)
                 .bind(&task.detail)
                 .bind(task.due_at)
                 .bind(id)
                 .execute(&mut *c)
-                .await.map(|r| r.rows_affected())
+                .await
+                .map(|r| r.rows_affected())
             })?;
             tx.audit(
                 AuditEvent::new(AuditAction::Update, "task", id)
@@ -181,12 +160,11 @@ pub async fn raise_in(tx: &mut Tx, task: NewTask) -> Result<Uuid> {
 
 /// Closes the open task with this rule key, if any (the condition behind it went away).
 pub async fn resolve_in(tx: &mut Tx, rule_key: &str, status: TaskStatus) -> Result<bool> {
-    let id: Option<Uuid> = tx_on!(tx, |c| sqlx::query_scalar(
-        "SELECT id FROM tasks WHERE rule_key = $1 AND status = 'open'"
-    )
-    .bind(rule_key)
-    .fetch_optional(&mut *c)
-    .await)?;
+    let id: Option<Uuid> =
+        tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM tasks WHERE rule_key = $1 AND status = 'open'")
+            .bind(rule_key)
+            .fetch_optional(&mut *c)
+            .await)?;
     let Some(id) = id else { return Ok(false) };
     close_in(tx, id, status).await?;
     Ok(true)
@@ -196,12 +174,13 @@ async fn close_in(tx: &mut Tx, id: Uuid, status: TaskStatus) -> Result<()> {
     let by = tx.acting().user;
     let r = tx_on!(tx, |c| {
         sqlx::query("UPDATE tasks SET status = $1, closed_at = $2, closed_by = $3 WHERE id = $4 AND status = 'open'")
-        .bind(status.as_str())
-        .bind(now())
-        .bind(by)
-        .bind(id)
-        .execute(&mut *c)
-        .await.map(|r| r.rows_affected())
+            .bind(status.as_str())
+            .bind(now())
+            .bind(by)
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
     })?;
     if r == 0 {
         return Err(StoreError::Refused("the task is already closed".into()));
@@ -216,29 +195,26 @@ async fn close_in(tx: &mut Tx, id: Uuid, status: TaskStatus) -> Result<()> {
 
 /// Raises a task in its own transaction.
 pub async fn raise(store: &Store, acting: &Acting, task: NewTask) -> Result<Uuid> {
-    store
-        .write(acting, move |tx| {
-            Box::pin(async move { raise_in(tx, task).await })
-        })
-        .await
+    store.write(acting, move |tx| Box::pin(async move { raise_in(tx, task).await })).await
+}
+
+/// A task a person adds by hand.
+#[derive(Debug, Clone)]
+pub struct ManualTask {
+    pub title: String,
+    pub detail: String,
+    pub due_at: DateTime<Utc>,
+    pub assignee: Assignee,
+    pub site_id: Option<Uuid>,
+    pub study_id: Option<Uuid>,
 }
 
 /// A person's own task (a reminder or a follow-up for themselves or a colleague).
-pub async fn create_manual(
-    store: &Store,
-    acting: &Acting,
-    title: &str,
-    detail: &str,
-    due_at: DateTime<Utc>,
-    assignee: Assignee,
-    site_id: Option<Uuid>,
-    study_id: Option<Uuid>,
-) -> Result<Task> {
-    let title = clinbridge_core::tasks::title(title)?;
+pub async fn create_manual(store: &Store, acting: &Acting, m: ManualTask) -> Result<Task> {
+    let ManualTask { title, detail, due_at, assignee, site_id, study_id } = m;
+    let title = clinbridge_core::tasks::title(&title)?;
     if detail.chars().count() > 4000 {
-        return Err(
-            clinbridge_core::Invalid::one("detail", "must be at most 4000 characters").into(),
-        );
+        return Err(clinbridge_core::Invalid::one("detail", "must be at most 4000 characters").into());
     }
     let id = new_id();
     let task = NewTask {
@@ -266,23 +242,16 @@ pub async fn create_manual(
 
 async fn task_in(tx: &mut Tx, id: Uuid) -> Result<Task> {
     let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-    tx_on!(tx, |c| sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(
-        sql.clone()
-    ))
-    .bind(id)
-    .fetch_optional(&mut *c)
-    .await)?
-    .ok_or(StoreError::NotFound("task"))
+    tx_on!(tx, |c| sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&mut *c).await)?
+        .ok_or(StoreError::NotFound("task"))
 }
 
 pub async fn task(store: &Store, id: Uuid) -> Result<Task> {
     let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-    on!(store.db.read(), |c| sqlx::query_as::<_, Task>(
-        sqlx::AssertSqlSafe(sql.clone())
-    )
-    .bind(id)
-    .fetch_optional(c)
-    .await)?
+    on!(store.db.read(), |c| sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
     .ok_or(StoreError::NotFound("task"))
 }
 
@@ -291,11 +260,7 @@ pub async fn close(store: &Store, acting: &Acting, id: Uuid, status: TaskStatus)
     if status == TaskStatus::Open {
         return Err(clinbridge_core::Invalid::one("status", "must be done or cancelled").into());
     }
-    store
-        .write(acting, move |tx| {
-            Box::pin(async move { close_in(tx, id, status).await })
-        })
-        .await
+    store.write(acting, move |tx| Box::pin(async move { close_in(tx, id, status).await })).await
 }
 
 /// The open tasks on an actor's work queue, soonest due first.
@@ -305,11 +270,8 @@ pub async fn queue(store: &Store, actor: &Actor, limit: usize) -> Result<Vec<Tas
     roles.dedup();
     // Tasks for the user, plus role tasks for any role they hold; scope is checked below.
     let placeholders: Vec<String> = (0..roles.len()).map(|i| format!("${}", i + 2)).collect();
-    let role_clause = if roles.is_empty() {
-        String::new()
-    } else {
-        format!(" OR assignee_role IN ({})", placeholders.join(", "))
-    };
+    let role_clause =
+        if roles.is_empty() { String::new() } else { format!(" OR assignee_role IN ({})", placeholders.join(", ")) };
     let sql = format!(
         "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'open' AND (assignee_user_id = $1{role_clause}) ORDER BY due_at LIMIT 2000"
     );
@@ -320,11 +282,7 @@ pub async fn queue(store: &Store, actor: &Actor, limit: usize) -> Result<Vec<Tas
         }
         q.fetch_all(c).await
     })?;
-    Ok(rows
-        .into_iter()
-        .filter(|t| t.is_for(actor))
-        .take(limit)
-        .collect())
+    Ok(rows.into_iter().filter(|t| t.is_for(actor)).take(limit).collect())
 }
 
 // ---------------------------------------------------------------- overdue and notifications
@@ -355,22 +313,19 @@ pub async fn announce_overdue(store: &Store) -> Result<Vec<Delivered>> {
     let sql = format!(
         "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'open' AND due_at < $1 AND overdue_notified_at IS NULL ORDER BY due_at LIMIT 500"
     );
-    let due: Vec<Task> = on!(store.db.read(), |c| sqlx::query_as::<_, Task>(
-        sqlx::AssertSqlSafe(sql.clone())
-    )
-    .bind(t)
-    .fetch_all(c)
-    .await)?;
+    let due: Vec<Task> = on!(store.db.read(), |c| sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(t)
+        .fetch_all(c)
+        .await)?;
     if due.is_empty() {
         return Ok(Vec::new());
     }
     // Everyone who could hold the task: active users and their grants.
-    let people: Vec<(Uuid, String, String)> = on!(store.db.read(), |c| sqlx::query_as(
-        "SELECT id, email, name FROM users WHERE active = $1"
-    )
-    .bind(true)
-    .fetch_all(c)
-    .await)?;
+    let people: Vec<(Uuid, String, String)> =
+        on!(store.db.read(), |c| sqlx::query_as("SELECT id, email, name FROM users WHERE active = $1")
+            .bind(true)
+            .fetch_all(c)
+            .await)?;
     let mut actors = Vec::with_capacity(people.len());
     for (id, email, name) in people {
         actors.push((crate::identity::actor(store, id).await?, email, name));
@@ -418,23 +373,14 @@ pub async fn announce_overdue(store: &Store) -> Result<Vec<Delivered>> {
     Ok(out)
 }
 
-pub async fn notifications(
-    store: &Store,
-    user_id: Uuid,
-    unread_only: bool,
-    limit: i64,
-) -> Result<Vec<Notification>> {
+pub async fn notifications(store: &Store, user_id: Uuid, unread_only: bool, limit: i64) -> Result<Vec<Notification>> {
     let sql = if unread_only {
         "SELECT id, user_id, task_id, title, body, created_at, read_at FROM notifications WHERE user_id = $1 AND read_at IS NULL ORDER BY created_at DESC LIMIT $2"
     } else {
         "SELECT id, user_id, task_id, title, body, created_at, read_at FROM notifications WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"
     };
     Ok(on!(store.db.read(), |c| {
-        sqlx::query_as::<_, Notification>(sql)
-            .bind(user_id)
-            .bind(limit)
-            .fetch_all(c)
-            .await
+        sqlx::query_as::<_, Notification>(sql).bind(user_id).bind(limit).fetch_all(c).await
     })?)
 }
 
@@ -443,14 +389,12 @@ pub async fn mark_notifications_read(store: &Store, acting: &Acting, user_id: Uu
         .write(acting, move |tx| {
             Box::pin(async move {
                 let r = tx_on!(tx, |c| {
-                    sqlx::query(
-                    "UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL"
-                )
-                .bind(now())
-                .bind(user_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+                    sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
+                        .bind(now())
+                        .bind(user_id)
+                        .execute(&mut *c)
+                        .await
+                        .map(|r| r.rows_affected())
                 })?;
                 Ok(r)
             })

@@ -15,12 +15,7 @@ pub struct Study {
     pub status: String,
 }
 
-pub async fn create_study(
-    store: &Store,
-    acting: &Acting,
-    code: Code,
-    title: &str,
-) -> Result<Study> {
+pub async fn create_study(store: &Store, acting: &Acting, code: Code, title: &str) -> Result<Study> {
     let title = clinbridge_core::required_text("title", title, 300)?;
     let org = crate::identity::organization(store).await?;
     store
@@ -57,21 +52,17 @@ pub async fn studies(store: &Store) -> Result<Vec<Study>> {
 
 pub async fn study_by_code(store: &Store, code: &str) -> Result<Study> {
     let code = code.trim().to_uppercase();
-    on!(store.db.read(), |c| sqlx::query_as::<_, Study>(
-        "SELECT id, code, title, status FROM studies WHERE code = $1"
-    )
-    .bind(&code)
-    .fetch_optional(c)
-    .await)?
+    on!(store.db.read(), |c| sqlx::query_as::<_, Study>("SELECT id, code, title, status FROM studies WHERE code = $1")
+        .bind(&code)
+        .fetch_optional(c)
+        .await)?
     .ok_or(StoreError::NotFound("study"))
 }
 
 pub async fn study(store: &Store, id: Uuid) -> Result<Study> {
-    on!(store.db.read(), |c| sqlx::query_as::<_, Study>(
-        "SELECT id, code, title, status FROM studies WHERE id = $1"
-    )
-    .bind(id)
-    .fetch_optional(c)
-    .await)?
+    on!(store.db.read(), |c| sqlx::query_as::<_, Study>("SELECT id, code, title, status FROM studies WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
     .ok_or(StoreError::NotFound("study"))
 }

@@ -15,11 +15,7 @@ impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        TestDb {
-            url,
-            _dir: Some(dir),
-            pg_admin: None,
-        }
+        TestDb { url, _dir: Some(dir), pg_admin: None }
     }
 
     /// A fresh PostgreSQL database, or `None` when no server is configured outside CI. Under
@@ -29,9 +25,7 @@ impl TestDb {
             Ok(u) if !u.trim().is_empty() => u,
             _ => {
                 if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!(
-                        "CI=true but CLINBRIDGE_TEST_PG_URL is not set: the PostgreSQL suite must run in CI"
-                    );
+                    panic!("CI=true but CLINBRIDGE_TEST_PG_URL is not set: the PostgreSQL suite must run in CI");
                 }
                 eprintln!(
                     "skipping PostgreSQL test: set CLINBRIDGE_TEST_PG_URL (e.g. postgres://postgres@127.0.0.1:5432) to run it"
@@ -44,18 +38,11 @@ impl TestDb {
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
             .await
             .unwrap_or_else(|e| panic!("connect to {admin_url}: {e}"));
-        sqlx::Executor::execute(
-            &mut conn,
-            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("create database: {e}"));
+        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap_or_else(|e| panic!("create database: {e}"));
         let _ = sqlx::Connection::close(conn).await;
-        Some(TestDb {
-            url: with_database(&base, &name),
-            _dir: None,
-            pg_admin: Some((admin_url, name)),
-        })
+        Some(TestDb { url: with_database(&base, &name), _dir: None, pg_admin: Some((admin_url, name)) })
     }
 
     /// Another fresh database on the same backend.
@@ -75,9 +62,7 @@ impl TestDb {
     }
 
     pub async fn store_with(&self, settings: Settings) -> Store {
-        Store::open(&self.url, settings)
-            .await
-            .unwrap_or_else(|e| panic!("open store: {e}"))
+        Store::open(&self.url, settings).await.unwrap_or_else(|e| panic!("open store: {e}"))
     }
 }
 
@@ -86,21 +71,14 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg_admin.take() {
             // Dropping needs a connection outside the test's runtime.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                     return;
                 };
                 rt.block_on(async move {
-                    if let Ok(mut conn) =
-                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
-                    {
+                    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
                         let _ = sqlx::Executor::execute(
                             &mut conn,
-                            sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            )),
+                            sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
                         )
                         .await;
                     }

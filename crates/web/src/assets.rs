@@ -8,19 +8,13 @@ const APP_CSS: &str = include_str!("../assets/app.css");
 const HTMX: &str = include_str!("../assets/htmx.min.js");
 
 pub fn register(r: Routes) -> Routes {
-    r.get("/assets/app.css", css)
-        .get("/assets/htmx.min.js", htmx)
-        .get("/healthz", healthz)
+    r.get("/assets/app.css", css).get("/assets/htmx.min.js", htmx).get("/healthz", healthz)
 }
 
 fn cached(body: &'static str, kind: &'static str) -> Response {
     let mut res = body.into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     res
 }
 
@@ -35,16 +29,12 @@ async fn htmx() -> Response {
 /// Liveness and database reachability.
 async fn healthz(axum::extract::State(state): axum::extract::State<crate::AppState>) -> Response {
     match clinbridge_store::identity::organization(&state.store).await {
-        Ok(_) | Err(clinbridge_store::StoreError::NotFound(_)) => axum::Json(
-            serde_json::json!({"status": "ok", "database": state.store.backend().as_str()}),
-        )
-        .into_response(),
+        Ok(_) | Err(clinbridge_store::StoreError::NotFound(_)) => {
+            axum::Json(serde_json::json!({"status": "ok", "database": state.store.backend().as_str()})).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "unavailable"})),
-            )
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable"})))
                 .into_response()
         }
     }

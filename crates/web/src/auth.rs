@@ -34,21 +34,13 @@ impl Authed {
         authorize(&self.actor, action, target).allowed()
     }
     pub fn require(&self, action: Action, target: Target) -> Result<(), ApiError> {
-        if self.can(action, target) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        if self.can(action, target) { Ok(()) } else { Err(ApiError::Forbidden) }
     }
     pub fn can_anywhere(&self, action: Action) -> bool {
         allowed_anywhere(&self.actor, action)
     }
     pub fn require_anywhere(&self, action: Action) -> Result<(), ApiError> {
-        if self.can_anywhere(action) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        if self.can_anywhere(action) { Ok(()) } else { Err(ApiError::Forbidden) }
     }
     pub fn tz(&self) -> chrono_tz::Tz {
         self.user.time_zone.parse().unwrap_or(chrono_tz::UTC)
@@ -56,10 +48,7 @@ impl Authed {
 }
 
 pub fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(64).collect())
+    headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(64).collect())
 }
 
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
@@ -82,9 +71,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
 pub fn is_api(path: &str) -> bool {
@@ -107,11 +94,7 @@ impl IntoResponse for AuthRejection {
 }
 
 fn login_redirect(parts: &Parts) -> String {
-    let next = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     if parts.method == Method::GET && next != "/" {
         format!("/login?next={}", urlencode(next))
     } else {
@@ -120,9 +103,7 @@ fn login_redirect(parts: &Parts) -> String {
 }
 
 pub fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)])
-        .map(|e| e.trim_start_matches('=').to_string())
-        .unwrap_or_default()
+    serde_urlencoded::to_string([("", s)]).map(|e| e.trim_start_matches('=').to_string()).unwrap_or_default()
 }
 
 /// A session at any stage (for the second-factor pages).
@@ -135,38 +116,23 @@ pub struct PartialSession {
 
 impl FromRequestParts<AppState> for PartialSession {
     type Rejection = AuthRejection;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let api = is_api(parts.uri.path());
         let reject = || {
-            if api {
-                AuthRejection::Api(ApiError::Unauthenticated)
-            } else {
-                AuthRejection::Redirect("/login".into())
-            }
+            if api { AuthRejection::Api(ApiError::Unauthenticated) } else { AuthRejection::Redirect("/login".into()) }
         };
         let token = session_cookie(&parts.headers).ok_or_else(reject)?;
         let info = identity::session(&state.store, &token)
             .await
             .map_err(|e| AuthRejection::Api(e.into()))?
             .ok_or_else(reject)?;
-        Ok(PartialSession {
-            user: info.user,
-            stage: info.stage,
-            token,
-            request_id: request_id(&parts.headers),
-        })
+        Ok(PartialSession { user: info.user, stage: info.stage, token, request_id: request_id(&parts.headers) })
     }
 }
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = AuthRejection;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(a) = parts.extensions.get::<Authed>() {
             return Ok(a.clone());
         }
@@ -175,10 +141,7 @@ impl FromRequestParts<AppState> for Authed {
         let store = &state.store;
         let internal = |e: clinbridge_store::StoreError| AuthRejection::Api(ApiError::from(e));
         let (user, session) = if let Some(token) = bearer(&parts.headers) {
-            match identity::authenticate_token(store, &token)
-                .await
-                .map_err(internal)?
-            {
+            match identity::authenticate_token(store, &token).await.map_err(internal)? {
                 Some(u) => (u, None),
                 None => return Err(AuthRejection::Api(ApiError::Unauthenticated)),
             }
@@ -203,12 +166,7 @@ impl FromRequestParts<AppState> for Authed {
             return Err(AuthRejection::Redirect(login_redirect(parts)));
         };
         let actor = identity::actor(store, user.id).await.map_err(internal)?;
-        let authed = Authed {
-            user,
-            actor,
-            session,
-            request_id: rid,
-        };
+        let authed = Authed { user, actor, session, request_id: rid };
         parts.extensions.insert(authed.clone());
         Ok(authed)
     }
@@ -227,9 +185,7 @@ pub fn set_session_cookie(state: &AppState, token: &str) -> HeaderValue {
 
 pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
     if state.config.secure() {
-        HeaderValue::from_static(
-            "__Host-cb_session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0",
-        )
+        HeaderValue::from_static("__Host-cb_session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0")
     } else {
         HeaderValue::from_static("cb_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
     }
@@ -248,10 +204,7 @@ pub async fn csrf_guard(State(state): State<AppState>, req: Request, next: Next)
     let refused = if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         !matches!(site, "same-origin" | "none")
     } else if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        !state.config.origin_allowed(
-            origin,
-            headers.get(header::HOST).and_then(|v| v.to_str().ok()),
-        )
+        !state.config.origin_allowed(origin, headers.get(header::HOST).and_then(|v| v.to_str().ok()))
     } else {
         false
     };

@@ -86,22 +86,15 @@ impl ApiError {
 
     pub fn message(&self) -> String {
         match self {
-            ApiError::Unauthenticated => {
-                "Sign in first, or send a valid API token as Authorization: Bearer.".into()
-            }
+            ApiError::Unauthenticated => "Sign in first, or send a valid API token as Authorization: Bearer.".into(),
             ApiError::InvalidCredentials => {
                 "Wrong e-mail or password, or the account is locked after repeated failures.".into()
             }
-            ApiError::TotpRequired => {
-                "This account uses a second factor: send the current code as \"totp\".".into()
-            }
+            ApiError::TotpRequired => "This account uses a second factor: send the current code as \"totp\".".into(),
             ApiError::Forbidden => "You do not have access to this.".into(),
             ApiError::NotFound(what) => format!("No such {what}."),
             ApiError::Invalid(fields) => {
-                let parts: Vec<String> = fields
-                    .iter()
-                    .map(|f| format!("{} {}", f.field, f.message))
-                    .collect();
+                let parts: Vec<String> = fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect();
                 format!("Some fields are not valid: {}.", parts.join("; "))
             }
             ApiError::Conflict { field, message } => format!("{field} {message}."),
@@ -111,35 +104,21 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "Send the body as application/json.".into(),
             ApiError::MethodNotAllowed => "This method is not allowed here.".into(),
             ApiError::Busy => "The server is busy; try again in a moment.".into(),
-            ApiError::Internal => {
-                "Something went wrong on our side. It has been logged; please try again.".into()
-            }
+            ApiError::Internal => "Something went wrong on our side. It has been logged; please try again.".into(),
         }
     }
 
     pub fn body(&self) -> ErrorBody {
         let fields = match self {
-            ApiError::Invalid(f) => Some(
-                f.iter()
-                    .map(|e| FieldErrorOut {
-                        field: e.field.clone(),
-                        message: e.message.clone(),
-                    })
-                    .collect(),
-            ),
-            ApiError::Conflict { field, message } => Some(vec![FieldErrorOut {
-                field: field.clone(),
-                message: message.clone(),
-            }]),
+            ApiError::Invalid(f) => {
+                Some(f.iter().map(|e| FieldErrorOut { field: e.field.clone(), message: e.message.clone() }).collect())
+            }
+            ApiError::Conflict { field, message } => {
+                Some(vec![FieldErrorOut { field: field.clone(), message: message.clone() }])
+            }
             _ => None,
         };
-        ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_string(),
-                message: self.message(),
-                fields,
-            },
-        }
+        ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.message(), fields } }
     }
 
     pub fn field(field: &str, message: &str) -> Self {

@@ -57,9 +57,7 @@ impl Default for Config {
 
 impl Config {
     pub fn secure(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
 
     /// Whether an Origin header names this server: the configured public address, or the
@@ -70,9 +68,7 @@ impl Config {
             return origin.eq_ignore_ascii_case(public.trim_end_matches('/'));
         }
         let Some(host) = host else { return false };
-        let bare = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"));
+        let bare = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
         bare.is_some_and(|b| b.eq_ignore_ascii_case(host))
     }
 }
@@ -127,32 +123,18 @@ async fn security_headers(
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
         ),
     );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        HeaderName::from_static("cross-origin-opener-policy"),
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
     if !h.contains_key(header::CACHE_CONTROL) {
         // Pages and API answers may carry personal data: never keep them in shared caches.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if state.config.secure() {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        );
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
-    if res.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && !res.headers().contains_key(header::CONTENT_TYPE)
-    {
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !res.headers().contains_key(header::CONTENT_TYPE) {
         return error::ApiError::PayloadTooLarge.into_response();
     }
     res
@@ -166,9 +148,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let ticker = notify::spawn_ticker(state.clone());
-    let result = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(listener, app(state.clone())).with_graceful_shutdown(shutdown).await;
     ticker.abort();
     state.store.close().await;
     result

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 pub fn spawn_ticker(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_checkpoint = Instant::now();
-        let mut interval =
-            tokio::time::interval(state.config.tick_interval.max(Duration::from_millis(200)));
+        let mut interval = tokio::time::interval(state.config.tick_interval.max(Duration::from_millis(200)));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
@@ -67,11 +66,8 @@ async fn send_email(smtp: &crate::SmtpConfig, d: &Delivered) {
             d.task.due_at.format("%Y-%m-%d %H:%M"),
             d.task.detail
         );
-        let message = Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(format!("Overdue: {}", d.task.title))
-            .body(body);
+        let message =
+            Message::builder().from(from.clone()).to(to).subject(format!("Overdue: {}", d.task.title)).body(body);
         match message {
             Ok(m) => {
                 if let Err(e) = transport.send(m).await {
@@ -93,9 +89,7 @@ async fn send_webhook(url: &str, d: &Delivered) {
         },
         "recipients": d.recipients.iter().map(|(_, email, name)| serde_json::json!({"email": email, "name": name})).collect::<Vec<_>>(),
     });
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build();
     match client {
         Ok(c) => match c.post(url).json(&payload).send().await {
             Ok(r) if r.status().is_success() => {}

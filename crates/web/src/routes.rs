@@ -37,23 +37,14 @@ impl Routes {
         Self::default()
     }
 
-    fn add<H, T>(
-        mut self,
-        label: &'static str,
-        filter: MethodFilter,
-        path: &'static str,
-        handler: H,
-    ) -> Self
+    fn add<H, T>(mut self, label: &'static str, filter: MethodFilter, path: &'static str, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
         let mr = self.map.remove(path).unwrap_or_default();
         self.map.insert(path, mr.on(filter, handler));
-        self.specs.push(RouteSpec {
-            method: label,
-            path,
-        });
+        self.specs.push(RouteSpec { method: label, path });
         self
     }
 

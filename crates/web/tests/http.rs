@@ -1,4 +1,5 @@
 //! HTTP behaviour over a real socket, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -28,10 +29,7 @@ both_backends!(
 async fn sign_in_me_and_sign_out(db: &TestDb) {
     let app = spawn_app(db).await;
     let c = app.client();
-    assert_eq!(
-        c.get(app.url("/api/v1/me")).send().await.unwrap().status(),
-        401
-    );
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
     let r = c
         .post(app.url("/api/v1/session"))
         .json(&json!({"email": "Coordinator@Demo.Clinbridge.org", "password": "clinbridge-demo-2026"}))
@@ -39,53 +37,22 @@ async fn sign_in_me_and_sign_out(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
     assert!(cookie.starts_with("cb_session="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly")
-            && cookie.contains("SameSite=Lax")
-            && !cookie.contains("Secure"),
-        "{cookie}"
-    );
-    let me: Value = c
-        .get(app.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
+    let me: Value = c.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["user"]["name"], "Maya Okafor");
     assert_eq!(me["grants"][0]["role"], "coordinator");
     assert_eq!(me["grants"][0]["scope_code"], "BOS");
-    assert_eq!(
-        c.delete(app.url("/api/v1/session"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(c.delete(app.url("/api/v1/session")).send().await.unwrap().status(), 204);
     let r = c.get(app.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthenticated");
-    let rows = audit::search(
-        &app.store,
-        &audit::AuditFilter {
-            action: Some("logout".into()),
-            ..Default::default()
-        },
-        10,
-    )
-    .await
-    .unwrap();
+    let rows =
+        audit::search(&app.store, &audit::AuditFilter { action: Some("logout".into()), ..Default::default() }, 10)
+            .await
+            .unwrap();
     assert_eq!(rows.len(), 1);
 }
 
@@ -94,38 +61,22 @@ async fn session_id_rotates_at_sign_in(db: &TestDb) {
     let login = |c: reqwest::Client| {
         let url = app.url("/api/v1/session");
         async move {
-            let r = c.post(url).json(&json!({"email": "monitor@demo.clinbridge.org", "password": "clinbridge-demo-2026"})).send().await.unwrap();
-            let v = r
-                .headers()
-                .get("set-cookie")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_string();
-            v.split(';')
-                .next()
-                .unwrap()
-                .trim_start_matches("cb_session=")
-                .to_string()
+            let r = c
+                .post(url)
+                .json(&json!({"email": "monitor@demo.clinbridge.org", "password": "clinbridge-demo-2026"}))
+                .send()
+                .await
+                .unwrap();
+            let v = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+            v.split(';').next().unwrap().trim_start_matches("cb_session=").to_string()
         }
     };
     let c = app.client();
     let first = login(c.clone()).await;
     let second = login(c.clone()).await;
     assert_ne!(first, second);
-    assert!(
-        identity::session(&app.store, &first)
-            .await
-            .unwrap()
-            .is_none(),
-        "the old session ends at sign-in"
-    );
-    assert!(
-        identity::session(&app.store, &second)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(identity::session(&app.store, &first).await.unwrap().is_none(), "the old session ends at sign-in");
+    assert!(identity::session(&app.store, &second).await.unwrap().is_some());
 }
 
 async fn sessions_time_out(db: &TestDb) {
@@ -136,16 +87,9 @@ async fn sessions_time_out(db: &TestDb) {
     };
     let app = spawn_with(db, settings, Config::default()).await;
     let c = app.signed_in("coordinator").await;
-    assert_eq!(
-        c.get(app.url("/api/v1/me")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2400)).await;
-    assert_eq!(
-        c.get(app.url("/api/v1/me")).send().await.unwrap().status(),
-        401,
-        "idle timeout"
-    );
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401, "idle timeout");
     // Pages send the person back to the sign-in page.
     let r = c.get(app.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 303);
@@ -157,11 +101,7 @@ async fn sessions_time_out(db: &TestDb) {
         c.get(app.url("/api/v1/me")).send().await.unwrap();
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        c.get(app.url("/api/v1/me")).send().await.unwrap().status(),
-        401,
-        "absolute timeout despite activity"
-    );
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401, "absolute timeout despite activity");
 }
 
 async fn sixth_attempt_meets_a_locked_account(db: &TestDb) {
@@ -181,17 +121,10 @@ async fn sixth_attempt_meets_a_locked_account(db: &TestDb) {
     for _ in 0..5 {
         let r = attempt("wrong wrong wrong").await;
         assert_eq!(r.status(), 401);
-        assert_eq!(
-            r.json::<Value>().await.unwrap()["error"]["code"],
-            "invalid_credentials"
-        );
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_credentials");
     }
     assert_eq!(attempt("wrong wrong wrong").await.status(), 401);
-    assert_eq!(
-        attempt("clinbridge-demo-2026").await.status(),
-        401,
-        "locked: even the right password is refused"
-    );
+    assert_eq!(attempt("clinbridge-demo-2026").await.status(), 401, "locked: even the right password is refused");
     // The same answer for an account that does not exist.
     let r = c
         .post(app.url("/api/v1/session"))
@@ -200,41 +133,18 @@ async fn sixth_attempt_meets_a_locked_account(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "invalid_credentials"
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_credentials");
     // The admins see an alert on their queue.
     let admin = app.signed_in("admin").await;
-    let queue: Value = admin
-        .get(app.url("/api/v1/tasks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        queue
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["kind"] == "account_locked"),
-        "{queue}"
-    );
+    let queue: Value = admin.get(app.url("/api/v1/tasks")).send().await.unwrap().json().await.unwrap();
+    assert!(queue.as_array().unwrap().iter().any(|t| t["kind"] == "account_locked"), "{queue}");
 }
 
 async fn task_count(app: &common::TestApp) -> usize {
-    let rows = audit::search(
-        &app.store,
-        &audit::AuditFilter {
-            entity_type: Some("task".into()),
-            ..Default::default()
-        },
-        1000,
-    )
-    .await
-    .unwrap();
+    let rows =
+        audit::search(&app.store, &audit::AuditFilter { entity_type: Some("task".into()), ..Default::default() }, 1000)
+            .await
+            .unwrap();
     rows.len()
 }
 
@@ -243,48 +153,18 @@ async fn cross_site_state_changes_are_refused(db: &TestDb) {
     let c = app.signed_in("coordinator").await;
     let before = task_count(&app).await;
     let body = json!({"title": "Injected", "due_at": "2030-01-01T09:00:00Z"});
-    let r = c
-        .post(app.url("/api/v1/tasks"))
-        .header("origin", "https://evil.example")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(app.url("/api/v1/tasks")).header("origin", "https://evil.example").json(&body).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "cross_site_request"
-    );
-    let r = c
-        .post(app.url("/api/v1/tasks"))
-        .header("sec-fetch-site", "cross-site")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "cross_site_request");
+    let r = c.post(app.url("/api/v1/tasks")).header("sec-fetch-site", "cross-site").json(&body).send().await.unwrap();
     assert_eq!(r.status(), 403);
     // A cross-site form post (what a hostile page would send) is refused too.
-    let r = c
-        .post(app.url("/logout"))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(app.url("/logout")).header("origin", "https://evil.example").send().await.unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(
-        c.get(app.url("/api/v1/me")).send().await.unwrap().status(),
-        200,
-        "still signed in"
-    );
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200, "still signed in");
     assert_eq!(task_count(&app).await, before, "nothing written");
     // The same request from our own origin works.
-    let r = c
-        .post(app.url("/api/v1/tasks"))
-        .header("sec-fetch-site", "same-origin")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(app.url("/api/v1/tasks")).header("sec-fetch-site", "same-origin").json(&body).send().await.unwrap();
     assert_eq!(r.status(), 201);
 }
 
@@ -294,9 +174,7 @@ async fn bad_input_gets_the_error_shape_and_writes_nothing(db: &TestDb) {
     let before = audit::count(&app.store).await.unwrap();
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (
-            c.post(app.url("/api/v1/sites"))
-                .header("content-type", "application/json")
-                .body("{\"code\": "),
+            c.post(app.url("/api/v1/sites")).header("content-type", "application/json").body("{\"code\": "),
             400,
             "malformed_json",
         ),
@@ -307,9 +185,7 @@ async fn bad_input_gets_the_error_shape_and_writes_nothing(db: &TestDb) {
             "invalid_body",
         ),
         (
-            c.post(app.url("/api/v1/sites"))
-                .header("content-type", "text/plain")
-                .body("code=X"),
+            c.post(app.url("/api/v1/sites")).header("content-type", "text/plain").body("code=X"),
             415,
             "unsupported_media_type",
         ),
@@ -321,43 +197,26 @@ async fn bad_input_gets_the_error_shape_and_writes_nothing(db: &TestDb) {
             "payload_too_large",
         ),
         (
-            c.post(app.url("/api/v1/sites"))
-                .json(&json!({"code": "no spaces", "name": "", "time_zone": "Mars/Base"})),
+            c.post(app.url("/api/v1/sites")).json(&json!({"code": "no spaces", "name": "", "time_zone": "Mars/Base"})),
             422,
             "invalid",
         ),
         (
-            c.post(app.url("/api/v1/sites"))
-                .json(&json!({"code": "BOS", "name": "Dup", "time_zone": "UTC"})),
+            c.post(app.url("/api/v1/sites")).json(&json!({"code": "BOS", "name": "Dup", "time_zone": "UTC"})),
             409,
             "conflict",
         ),
-        (
-            c.get(app.url("/api/v1/users/not-a-uuid")),
-            400,
-            "invalid_path",
-        ),
-        (
-            c.get(app.url("/api/v1/audit?from=yesterday")),
-            422,
-            "invalid",
-        ),
+        (c.get(app.url("/api/v1/users/not-a-uuid")), 400, "invalid_path"),
+        (c.get(app.url("/api/v1/audit?from=yesterday")), 422, "invalid"),
         (c.get(app.url("/api/v1/no-such-thing")), 404, "not_found"),
         (c.patch(app.url("/api/v1/tasks")), 405, "method_not_allowed"),
     ];
     for (req, status, code) in cases {
         let r = req.send().await.unwrap();
         assert_eq!(r.status().as_u16(), status, "{code}");
-        let body: Value = r
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("{code}: not JSON: {e}"));
+        let body: Value = r.json().await.unwrap_or_else(|e| panic!("{code}: not JSON: {e}"));
         assert_eq!(body["error"]["code"], code, "{body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-        );
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     // Field errors name every bad field.
     let r = c
@@ -367,12 +226,8 @@ async fn bad_input_gets_the_error_shape_and_writes_nothing(db: &TestDb) {
         .await
         .unwrap();
     let body: Value = r.json().await.unwrap();
-    let fields: Vec<&str> = body["error"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> =
+        body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["code", "name", "time_zone"]);
     let r = c
         .post(app.url("/api/v1/sites"))
@@ -380,40 +235,20 @@ async fn bad_input_gets_the_error_shape_and_writes_nothing(db: &TestDb) {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["fields"][0]["field"],
-        "code"
-    );
-    assert_eq!(
-        audit::count(&app.store).await.unwrap(),
-        before,
-        "nothing was written"
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["fields"][0]["field"], "code");
+    assert_eq!(audit::count(&app.store).await.unwrap(), before, "nothing was written");
 }
 
 async fn bearer_tokens_work_until_revoked(db: &TestDb) {
     let app = spawn_app(db).await;
     let c = app.signed_in("data_manager").await;
-    let r = c
-        .post(app.url("/api/v1/tokens"))
-        .json(&json!({"name": "nightly export"}))
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(app.url("/api/v1/tokens")).json(&json!({"name": "nightly export"})).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
     let secret = created["secret"].as_str().unwrap().to_string();
     let id = created["token"]["id"].as_str().unwrap().to_string();
     let bare = reqwest::Client::new();
-    let me: Value = bare
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = bare.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["user"]["email"], "data.manager@demo.clinbridge.org");
     // Bearer requests are not cookie-authenticated, so no origin is needed.
     let r = bare
@@ -424,126 +259,38 @@ async fn bearer_tokens_work_until_revoked(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let list: Value = c
-        .get(app.url("/api/v1/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = c.get(app.url("/api/v1/tokens")).send().await.unwrap().json().await.unwrap();
     assert!(list[0].get("secret").is_none() && list[0]["prefix"].as_str().unwrap().len() == 10);
     // Another user cannot revoke it; the owner can.
     let other = app.signed_in("monitor").await;
-    assert_eq!(
-        other
-            .delete(app.url(&format!("/api/v1/tokens/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    assert_eq!(
-        c.delete(app.url(&format!("/api/v1/tokens/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        bare.get(app.url("/api/v1/me"))
-            .bearer_auth(&secret)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        bare.get(app.url("/api/v1/me"))
-            .bearer_auth("cbt_forged")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(other.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap().status(), 403);
+    assert_eq!(c.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap().status(), 204);
+    assert_eq!(bare.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().status(), 401);
+    assert_eq!(bare.get(app.url("/api/v1/me")).bearer_auth("cbt_forged").send().await.unwrap().status(), 401);
 }
 
 async fn audit_search_and_export_are_restricted_and_audited(db: &TestDb) {
     let app = spawn_app(db).await;
     let coord = app.signed_in("coordinator").await;
-    assert_eq!(
-        coord
-            .get(app.url("/api/v1/audit"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    assert_eq!(
-        coord
-            .get(app.url("/api/v1/audit/export.csv"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(coord.get(app.url("/api/v1/audit")).send().await.unwrap().status(), 403);
+    assert_eq!(coord.get(app.url("/api/v1/audit/export.csv")).send().await.unwrap().status(), 403);
     let auditor = app.signed_in("auditor").await;
-    let rows: Value = auditor
-        .get(app.url("/api/v1/audit?entity_type=site"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value =
+        auditor.get(app.url("/api/v1/audit?entity_type=site")).send().await.unwrap().json().await.unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 3);
-    assert!(
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["entity_type"] == "site" && r["action"] == "create")
-    );
-    let r = auditor
-        .get(app.url("/api/v1/audit/export.csv?entity_type=site"))
-        .send()
-        .await
-        .unwrap();
+    assert!(rows.as_array().unwrap().iter().all(|r| r["entity_type"] == "site" && r["action"] == "create"));
+    let r = auditor.get(app.url("/api/v1/audit/export.csv?entity_type=site")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = r.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     assert_eq!(reader.headers().unwrap().get(0), Some("id"));
     let records: Vec<_> = reader.records().map(|r| r.unwrap()).collect();
     assert_eq!(records.len(), 3);
-    assert!(
-        records
-            .iter()
-            .any(|r| r.get(9).unwrap().contains("Harborview"))
-    );
-    let exports: Value = auditor
-        .get(app.url("/api/v1/audit?action=export"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        exports.as_array().unwrap().len(),
-        1,
-        "the export is itself audited"
-    );
+    assert!(records.iter().any(|r| r.get(9).unwrap().contains("Harborview")));
+    let exports: Value =
+        auditor.get(app.url("/api/v1/audit?action=export")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(exports.as_array().unwrap().len(), 1, "the export is itself audited");
     assert_eq!(exports[0]["user_email"], "auditor@demo.clinbridge.org");
     assert_eq!(exports[0]["new_value"]["rows"], 3);
 }
@@ -552,31 +299,17 @@ async fn security_headers_and_secure_cookies(db: &TestDb) {
     let app = spawn_app(db).await;
     let r = app.client().get(app.url("/login")).send().await.unwrap();
     let h = r.headers();
-    assert!(
-        h["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
-    );
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "same-origin");
     assert!(h.get("x-request-id").is_some());
-    assert!(
-        h.get("strict-transport-security").is_none(),
-        "no HSTS without TLS"
-    );
+    assert!(h.get("strict-transport-security").is_none(), "no HSTS without TLS");
     drop(app);
 
-    let config = Config {
-        public_url: Some("https://clinbridge.example.org".into()),
-        ..Config::default()
-    };
+    let config = Config { public_url: Some("https://clinbridge.example.org".into()), ..Config::default() };
     let db2 = db.another().await;
     let app = spawn_with(&db2, Settings::default(), config).await;
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = c
         .post(app.url("/api/v1/session"))
         .header("origin", "https://clinbridge.example.org")
@@ -585,42 +318,21 @@ async fn security_headers_and_secure_cookies(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["strict-transport-security"]
-            .to_str()
-            .unwrap()
-            .contains("max-age=")
-    );
+    assert!(r.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    assert!(
-        cookie.starts_with("__Host-cb_session=") && cookie.contains("; Secure"),
-        "{cookie}"
-    );
+    assert!(cookie.starts_with("__Host-cb_session=") && cookie.contains("; Secure"), "{cookie}");
 }
 
 async fn openapi_documents_every_api_route(db: &TestDb) {
     let app = spawn_app(db).await;
-    let doc: Value = app
-        .client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.client().get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for route in clinbridge_web::routes::table() {
         if !route.path.starts_with("/api/v1/") {
             continue;
         }
         let op = &doc["paths"][route.path][route.method.to_lowercase()];
-        assert!(
-            op.is_object(),
-            "{} {} is not in the OpenAPI document",
-            route.method,
-            route.path
-        );
+        assert!(op.is_object(), "{} {} is not in the OpenAPI document", route.method, route.path);
     }
 }
 
@@ -629,22 +341,11 @@ async fn pages_sign_in_and_escape_output(db: &TestDb) {
     let c = app.client();
     let r = c.get(app.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    let page = c
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = c.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("<label for=\"email\">E-mail</label>"));
     let r = c
         .post(app.url("/login"))
-        .form(&[
-            ("email", "coordinator@demo.clinbridge.org"),
-            ("password", "not it at all"),
-            ("next", "/"),
-        ])
+        .form(&[("email", "coordinator@demo.clinbridge.org"), ("password", "not it at all"), ("next", "/")])
         .send()
         .await
         .unwrap();
@@ -662,20 +363,10 @@ async fn pages_sign_in_and_escape_output(db: &TestDb) {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/", "no open redirect");
-    let home = c
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("Call back the referring cardiologist"));
     assert!(home.contains("Overdue") && home.contains("Upcoming"));
-    assert!(
-        !home.contains("href=\"/admin/users\""),
-        "no admin link for a coordinator"
-    );
+    assert!(!home.contains("href=\"/admin/users\""), "no admin link for a coordinator");
     let r = c
         .post(app.url("/tasks"))
         .form(&[
@@ -688,27 +379,10 @@ async fn pages_sign_in_and_escape_output(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let home = c
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        home.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;"),
-        "escaped"
-    );
+    let home = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;"), "escaped");
     assert!(!home.contains("<script>alert"));
-    assert_eq!(
-        c.get(app.url("/admin/users"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(c.get(app.url("/admin/users")).send().await.unwrap().status(), 403);
 }
 
 async fn second_factor_enrolment_and_sign_in(db: &TestDb) {
@@ -716,58 +390,25 @@ async fn second_factor_enrolment_and_sign_in(db: &TestDb) {
     let c = app.signed_in("msl").await;
     let user = app.world.users[&clinbridge_core::identity::Role::Msl];
     // Enrol through the pages.
-    assert_eq!(
-        c.post(app.url("/profile/totp/start"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        303
-    );
-    let page = c
-        .get(app.url("/profile/totp"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(c.post(app.url("/profile/totp/start")).send().await.unwrap().status(), 303);
+    let page = c.get(app.url("/profile/totp")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("<svg"), "QR code shown");
-    let uri = identity::totp_pending_uri(&app.store, user)
-        .await
-        .unwrap()
-        .unwrap();
+    let uri = identity::totp_pending_uri(&app.store, user).await.unwrap().unwrap();
     assert!(uri.starts_with("otpauth://totp/"));
     let code = identity::totp_code_now(&uri).unwrap();
-    let r = c
-        .post(app.url("/profile/totp/confirm"))
-        .form(&[("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(app.url("/profile/totp/confirm")).form(&[("code", code.as_str())]).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
-    let recovery: Vec<String> = page
-        .split("<code>")
-        .skip(1)
-        .map(|s| s.split("</code>").next().unwrap().to_string())
-        .collect();
+    let recovery: Vec<String> =
+        page.split("<code>").skip(1).map(|s| s.split("</code>").next().unwrap().to_string()).collect();
     assert_eq!(recovery.len(), 10);
 
     // API sign-in now needs the code.
     let fresh = app.client();
     let body = json!({"email": "msl@demo.clinbridge.org", "password": "clinbridge-demo-2026"});
-    let r = fresh
-        .post(app.url("/api/v1/session"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = fresh.post(app.url("/api/v1/session")).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "totp_required"
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "totp_required");
     let r = fresh
         .post(app.url("/api/v1/session"))
         .json(&json!({"email": "msl@demo.clinbridge.org", "password": "clinbridge-demo-2026", "totp": "000000"}))
@@ -788,49 +429,23 @@ async fn second_factor_enrolment_and_sign_in(db: &TestDb) {
     let p = app.client();
     let r = p
         .post(app.url("/login"))
-        .form(&[
-            ("email", "msl@demo.clinbridge.org"),
-            ("password", "clinbridge-demo-2026"),
-        ])
+        .form(&[("email", "msl@demo.clinbridge.org"), ("password", "clinbridge-demo-2026")])
         .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["location"], "/login/totp");
-    assert_eq!(
-        p.get(app.url("/")).send().await.unwrap().headers()["location"],
-        "/login/totp"
-    );
-    assert_eq!(
-        p.get(app.url("/api/v1/me")).send().await.unwrap().status(),
-        401,
-        "half a sign-in is no sign-in"
-    );
-    let r = p
-        .post(app.url("/login/totp"))
-        .form(&[("code", recovery[0].as_str())])
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(p.get(app.url("/")).send().await.unwrap().headers()["location"], "/login/totp");
+    assert_eq!(p.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401, "half a sign-in is no sign-in");
+    let r = p.post(app.url("/login/totp")).form(&[("code", recovery[0].as_str())]).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(
-        p.get(app.url("/api/v1/me")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(p.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
     let p2 = app.client();
     p2.post(app.url("/login"))
-        .form(&[
-            ("email", "msl@demo.clinbridge.org"),
-            ("password", "clinbridge-demo-2026"),
-        ])
+        .form(&[("email", "msl@demo.clinbridge.org"), ("password", "clinbridge-demo-2026")])
         .send()
         .await
         .unwrap();
-    let r = p2
-        .post(app.url("/login/totp"))
-        .form(&[("code", recovery[0].as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = p2.post(app.url("/login/totp")).form(&[("code", recovery[0].as_str())]).send().await.unwrap();
     assert_eq!(r.status(), 401, "a recovery code works once");
 }
 
@@ -849,30 +464,14 @@ async fn role_requiring_a_second_factor_must_enrol(db: &TestDb) {
     let c = app.client();
     let r = c
         .post(app.url("/login"))
-        .form(&[
-            ("email", "investigator@demo.clinbridge.org"),
-            ("password", "clinbridge-demo-2026"),
-        ])
+        .form(&[("email", "investigator@demo.clinbridge.org"), ("password", "clinbridge-demo-2026")])
         .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["location"], "/profile/totp");
-    assert_eq!(
-        c.get(app.url("/")).send().await.unwrap().headers()["location"],
-        "/profile/totp"
-    );
-    assert_eq!(
-        c.get(app.url("/api/v1/me")).send().await.unwrap().status(),
-        401
-    );
-    assert_eq!(
-        c.get(app.url("/profile/totp"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(c.get(app.url("/")).send().await.unwrap().headers()["location"], "/profile/totp");
+    assert_eq!(c.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+    assert_eq!(c.get(app.url("/profile/totp")).send().await.unwrap().status(), 200);
 }
 
 async fn overdue_tasks_notify_in_app_and_by_webhook(db: &TestDb) {
@@ -891,52 +490,18 @@ async fn overdue_tasks_notify_in_app_and_by_webhook(db: &TestDb) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, hook).await });
-    let config = Config {
-        webhook_url: Some(format!("http://{hook_addr}/hook")),
-        ..Config::default()
-    };
+    let config = Config { webhook_url: Some(format!("http://{hook_addr}/hook")), ..Config::default() };
     let app = spawn_with(db, Settings::default(), config).await;
     clinbridge_web::notify::tick(&app.state).await;
-    let v = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let v = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
     assert_eq!(v["event"], "task.overdue");
-    assert!(
-        v["task"]["title"]
-            .as_str()
-            .unwrap()
-            .contains("referring cardiologist")
-    );
-    assert_eq!(
-        v["recipients"][0]["email"],
-        "coordinator@demo.clinbridge.org"
-    );
+    assert!(v["task"]["title"].as_str().unwrap().contains("referring cardiologist"));
+    assert_eq!(v["recipients"][0]["email"], "coordinator@demo.clinbridge.org");
     let c = app.signed_in("coordinator").await;
-    let notes: Value = c
-        .get(app.url("/api/v1/notifications"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(notes.as_array().unwrap().iter().any(|n| {
-        n["title"]
-            .as_str()
-            .unwrap()
-            .starts_with("Overdue: Call back")
-    }));
-    let page = c
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let notes: Value = c.get(app.url("/api/v1/notifications")).send().await.unwrap().json().await.unwrap();
     assert!(
-        page.contains("class=\"count\">1<"),
-        "unread count in the header"
+        notes.as_array().unwrap().iter().any(|n| { n["title"].as_str().unwrap().starts_with("Overdue: Call back") })
     );
+    let page = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("class=\"count\">1<"), "unread count in the header");
 }

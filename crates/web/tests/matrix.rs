@@ -1,4 +1,5 @@
 //! The authorization matrix: every route × every role (plus no one signed in), acting on
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! objects of another site or study. The test fails when a route exists that the matrix does
 //! not list, or when a route lets in someone it should not (or keeps out someone it should
 //! let in).
@@ -85,24 +86,9 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Only(ADMIN),
         Body::Json(r#"{"role":"monitor","scope":"site","code":"CHI"}"#),
     ),
-    (
-        "POST",
-        "/api/v1/users/{id}/deactivate",
-        Expect::Only(ADMIN),
-        Body::Json(r#"{"reason":"matrix"}"#),
-    ),
-    (
-        "POST",
-        "/api/v1/users/{id}/activate",
-        Expect::Only(ADMIN),
-        Body::None,
-    ),
-    (
-        "DELETE",
-        "/api/v1/grants/{id}",
-        Expect::Only(ADMIN),
-        Body::None,
-    ),
+    ("POST", "/api/v1/users/{id}/deactivate", Expect::Only(ADMIN), Body::Json(r#"{"reason":"matrix"}"#)),
+    ("POST", "/api/v1/users/{id}/activate", Expect::Only(ADMIN), Body::None),
+    ("DELETE", "/api/v1/grants/{id}", Expect::Only(ADMIN), Body::None),
     ("GET", "/api/v1/sites", Expect::Signed, Body::None),
     (
         "POST",
@@ -110,12 +96,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Only(ADMIN),
         Body::Json(r#"{"code":"MTX","name":"Matrix Clinic","time_zone":"UTC"}"#),
     ),
-    (
-        "GET",
-        "/api/v1/sites/{id}",
-        Expect::Only(CHICAGO_READERS),
-        Body::None,
-    ),
+    ("GET", "/api/v1/sites/{id}", Expect::Only(CHICAGO_READERS), Body::None),
     (
         "PUT",
         "/api/v1/sites/{id}",
@@ -125,25 +106,10 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         ),
     ),
     ("GET", "/api/v1/tokens", Expect::Signed, Body::None),
-    (
-        "POST",
-        "/api/v1/tokens",
-        Expect::Signed,
-        Body::Json(r#"{"name":"matrix"}"#),
-    ),
-    (
-        "DELETE",
-        "/api/v1/tokens/{id}",
-        Expect::Only(ADMIN),
-        Body::None,
-    ),
+    ("POST", "/api/v1/tokens", Expect::Signed, Body::Json(r#"{"name":"matrix"}"#)),
+    ("DELETE", "/api/v1/tokens/{id}", Expect::Only(ADMIN), Body::None),
     ("GET", "/api/v1/audit", Expect::Only(AUDIT), Body::None),
-    (
-        "GET",
-        "/api/v1/audit/export.csv",
-        Expect::Only(AUDIT),
-        Body::None,
-    ),
+    ("GET", "/api/v1/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("GET", "/api/v1/tasks", Expect::Signed, Body::None),
     (
         "POST",
@@ -152,33 +118,13 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Body::Json(r#"{"title":"Matrix follow-up","due_at":"2030-01-01T09:00:00Z"}"#),
     ),
     ("GET", "/api/v1/tasks/{id}", Expect::Nobody, Body::None),
-    (
-        "POST",
-        "/api/v1/tasks/{id}/status",
-        Expect::Nobody,
-        Body::Json(r#"{"status":"done"}"#),
-    ),
+    ("POST", "/api/v1/tasks/{id}/status", Expect::Nobody, Body::Json(r#"{"status":"done"}"#)),
     ("GET", "/api/v1/notifications", Expect::Signed, Body::None),
-    (
-        "POST",
-        "/api/v1/notifications/read",
-        Expect::Signed,
-        Body::None,
-    ),
+    ("POST", "/api/v1/notifications/read", Expect::Signed, Body::None),
     ("GET", "/login", Expect::Public, Body::None),
-    (
-        "POST",
-        "/login",
-        Expect::Public,
-        Body::Form("email=nobody%40example.org&password=not+a+password"),
-    ),
+    ("POST", "/login", Expect::Public, Body::Form("email=nobody%40example.org&password=not+a+password")),
     ("GET", "/login/totp", Expect::Public, Body::None),
-    (
-        "POST",
-        "/login/totp",
-        Expect::Public,
-        Body::Form("code=000000"),
-    ),
+    ("POST", "/login/totp", Expect::Public, Body::Form("code=000000")),
     ("GET", "/", Expect::Signed, Body::None),
     (
         "POST",
@@ -195,116 +141,40 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         "POST",
         "/profile/password",
         Expect::Signed,
-        Body::Form(
-            "current=wrong&new_password=another+long+passphrase&confirm=another+long+passphrase",
-        ),
+        Body::Form("current=wrong&new_password=another+long+passphrase&confirm=another+long+passphrase"),
     ),
     ("GET", "/profile/totp", Expect::Signed, Body::None),
     ("POST", "/profile/totp/start", Expect::Signed, Body::None),
-    (
-        "POST",
-        "/profile/totp/confirm",
-        Expect::Signed,
-        Body::Form("code=000000"),
-    ),
-    (
-        "POST",
-        "/profile/totp/disable",
-        Expect::Signed,
-        Body::Form("password=wrong"),
-    ),
+    ("POST", "/profile/totp/confirm", Expect::Signed, Body::Form("code=000000")),
+    ("POST", "/profile/totp/disable", Expect::Signed, Body::Form("password=wrong")),
     ("GET", "/profile/tokens", Expect::Signed, Body::None),
-    (
-        "POST",
-        "/profile/tokens",
-        Expect::Signed,
-        Body::Form("name=matrix"),
-    ),
-    (
-        "POST",
-        "/profile/tokens/{id}/revoke",
-        Expect::Nobody,
-        Body::None,
-    ),
+    ("POST", "/profile/tokens", Expect::Signed, Body::Form("name=matrix")),
+    ("POST", "/profile/tokens/{id}/revoke", Expect::Nobody, Body::None),
     ("GET", "/admin/users", Expect::Only(ADMIN), Body::None),
     (
         "POST",
         "/admin/users",
         Expect::Only(ADMIN),
-        Body::Form(
-            "name=Matrix+Page&email=matrix.page%40example.org&time_zone=UTC&role=monitor&scope=site%3ACHI",
-        ),
+        Body::Form("name=Matrix+Page&email=matrix.page%40example.org&time_zone=UTC&role=monitor&scope=site%3ACHI"),
     ),
     ("GET", "/admin/users/{id}", Expect::Only(ADMIN), Body::None),
-    (
-        "POST",
-        "/admin/users/{id}/grants",
-        Expect::Only(ADMIN),
-        Body::Form("role=auditor&scope=organization"),
-    ),
-    (
-        "POST",
-        "/admin/users/{id}/active",
-        Expect::Only(ADMIN),
-        Body::Form("active=false&reason=matrix"),
-    ),
-    (
-        "POST",
-        "/admin/users/{id}/password",
-        Expect::Only(ADMIN),
-        Body::None,
-    ),
-    (
-        "POST",
-        "/admin/users/{id}/totp/disable",
-        Expect::Only(ADMIN),
-        Body::Form("reason=matrix"),
-    ),
-    (
-        "POST",
-        "/admin/grants/{id}/delete",
-        Expect::Only(ADMIN),
-        Body::None,
-    ),
-    (
-        "POST",
-        "/admin/tokens/{id}/revoke",
-        Expect::Only(ADMIN),
-        Body::None,
-    ),
-    (
-        "GET",
-        "/admin/sites",
-        Expect::Only(SITE_READERS),
-        Body::None,
-    ),
-    (
-        "POST",
-        "/admin/sites",
-        Expect::Only(ADMIN),
-        Body::Form("code=MTX2&name=Matrix+Two&time_zone=UTC&address="),
-    ),
-    (
-        "GET",
-        "/admin/sites/{id}",
-        Expect::Only(CHICAGO_READERS),
-        Body::None,
-    ),
+    ("POST", "/admin/users/{id}/grants", Expect::Only(ADMIN), Body::Form("role=auditor&scope=organization")),
+    ("POST", "/admin/users/{id}/active", Expect::Only(ADMIN), Body::Form("active=false&reason=matrix")),
+    ("POST", "/admin/users/{id}/password", Expect::Only(ADMIN), Body::None),
+    ("POST", "/admin/users/{id}/totp/disable", Expect::Only(ADMIN), Body::Form("reason=matrix")),
+    ("POST", "/admin/grants/{id}/delete", Expect::Only(ADMIN), Body::None),
+    ("POST", "/admin/tokens/{id}/revoke", Expect::Only(ADMIN), Body::None),
+    ("GET", "/admin/sites", Expect::Only(SITE_READERS), Body::None),
+    ("POST", "/admin/sites", Expect::Only(ADMIN), Body::Form("code=MTX2&name=Matrix+Two&time_zone=UTC&address=")),
+    ("GET", "/admin/sites/{id}", Expect::Only(CHICAGO_READERS), Body::None),
     (
         "POST",
         "/admin/sites/{id}",
         Expect::Only(ADMIN),
-        Body::Form(
-            "code=CHI&name=Lakeshore+University+Hospital&time_zone=America%2FChicago&address=&active=true",
-        ),
+        Body::Form("code=CHI&name=Lakeshore+University+Hospital&time_zone=America%2FChicago&address=&active=true"),
     ),
     ("GET", "/admin/security", Expect::Only(ADMIN), Body::None),
-    (
-        "POST",
-        "/admin/security",
-        Expect::Only(ADMIN),
-        Body::Form(""),
-    ),
+    ("POST", "/admin/security", Expect::Only(ADMIN), Body::Form("")),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("DELETE", "/api/v1/session", Expect::Public, Body::None),
@@ -313,26 +183,15 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
 
 #[test]
 fn the_matrix_lists_every_route() {
-    let mut served: Vec<(String, String)> = clinbridge_web::routes::table()
-        .into_iter()
-        .map(|r| (r.method.to_string(), r.path.to_string()))
-        .collect();
-    let mut listed: Vec<(String, String)> = MATRIX
-        .iter()
-        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
-        .collect();
+    let mut served: Vec<(String, String)> =
+        clinbridge_web::routes::table().into_iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    let mut listed: Vec<(String, String)> = MATRIX.iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
     served.sort();
     listed.sort();
     let missing: Vec<_> = served.iter().filter(|r| !listed.contains(r)).collect();
     let stale: Vec<_> = listed.iter().filter(|r| !served.contains(r)).collect();
-    assert!(
-        missing.is_empty(),
-        "routes not in the authorization matrix: {missing:?}"
-    );
-    assert!(
-        stale.is_empty(),
-        "matrix rows for routes that do not exist: {stale:?}"
-    );
+    assert!(missing.is_empty(), "routes not in the authorization matrix: {missing:?}");
+    assert!(stale.is_empty(), "matrix rows for routes that do not exist: {stale:?}");
 }
 
 /// Objects that belong to someone else: the Chicago site, a task for Chicago coordinators,
@@ -352,30 +211,18 @@ async fn others(app: &common::TestApp) -> Others {
         store,
         &app.world.admin,
         identity::NewUser {
-            email: clinbridge_core::identity::Email::parse(
-                "chicago.coordinator@demo.clinbridge.org",
-            )
-            .unwrap(),
+            email: clinbridge_core::identity::Email::parse("chicago.coordinator@demo.clinbridge.org").unwrap(),
             name: "Chicago Coordinator".into(),
             password: NewPassword::parse("a long chicago passphrase", None).unwrap(),
             time_zone: TimeZone::parse("America/Chicago").unwrap(),
         },
-        vec![Grant {
-            role: Role::Coordinator,
-            scope: Scope::Site(chi),
-        }],
+        vec![Grant { role: Role::Coordinator, scope: Scope::Site(chi) }],
     )
     .await
     .unwrap();
     let grant = identity::grants_of(store, user.id).await.unwrap()[0].id;
-    let (token, _) = identity::create_token(
-        store,
-        &Acting::user(user.id, None),
-        user.id,
-        "chicago script",
-    )
-    .await
-    .unwrap();
+    let (token, _) =
+        identity::create_token(store, &Acting::user(user.id, None), user.id, "chicago script").await.unwrap();
     let task = tasks::raise(
         store,
         &Acting::system(),
@@ -387,10 +234,7 @@ async fn others(app: &common::TestApp) -> Others {
             subject_id: "chi-visit".into(),
             study_id: Some(app.world.study.id),
             site_id: Some(chi),
-            assignee: clinbridge_core::tasks::Assignee::Role {
-                role: Role::Coordinator,
-                scope: Scope::Site(chi),
-            },
+            assignee: clinbridge_core::tasks::Assignee::Role { role: Role::Coordinator, scope: Scope::Site(chi) },
             due_at: clinbridge_store::now() + chrono::Duration::days(1),
             rule: "matrix".into(),
             rule_key: "matrix:chi".into(),
@@ -398,13 +242,7 @@ async fn others(app: &common::TestApp) -> Others {
     )
     .await
     .unwrap();
-    Others {
-        site: chi,
-        task,
-        user: user.id,
-        grant,
-        token: token.id,
-    }
+    Others { site: chi, task, user: user.id, grant, token: token.id }
 }
 
 fn fill(path: &str, o: &Others) -> String {
@@ -436,18 +274,11 @@ async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
         req = match body {
             Body::None => req,
             Body::Json(j) => req.header("content-type", "application/json").body(*j),
-            Body::Form(f) => req
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(*f),
+            Body::Form(f) => req.header("content-type", "application/x-www-form-urlencoded").body(*f),
         };
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
-        let location = res
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let location = res.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
         let page = !path.starts_with("/api/");
         let kept_out = match role {
             None if page => status == 303 && location.starts_with("/login"),
@@ -467,17 +298,14 @@ async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
             continue;
         }
         match should_allow {
-            None => {
-                if status == 403 {
-                    failures.push(format!("{who}: {method} {path} is public but answered 403"));
-                }
+            None if status == 403 => failures.push(format!("{who}: {method} {path} is public but answered 403")),
+            None => {}
+            Some(true) if kept_out || status == 401 => {
+                failures.push(format!("{who}: {method} {path} should be allowed, got {status}"))
             }
-            Some(true) if kept_out || status == 401 => failures.push(format!(
-                "{who}: {method} {path} should be allowed, got {status}"
-            )),
-            Some(false) if !kept_out => failures.push(format!(
-                "{who}: {method} {path} should be refused, got {status} {location}"
-            )),
+            Some(false) if !kept_out => {
+                failures.push(format!("{who}: {method} {path} should be refused, got {status} {location}"))
+            }
             _ => {}
         }
     }
@@ -486,18 +314,13 @@ async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
 
 async fn every_role_on_every_route(db: &TestDb) {
     let mut failures = Vec::new();
-    let roles: Vec<Option<&'static str>> = std::iter::once(None)
-        .chain(Role::ALL.iter().map(|r| Some(r.as_str())))
-        .collect();
+    let roles: Vec<Option<&'static str>> =
+        std::iter::once(None).chain(Role::ALL.iter().map(|r| Some(r.as_str()))).collect();
     for role in roles {
         let db = db.another().await;
         failures.extend(run_as(&db, role).await);
     }
-    assert!(
-        failures.is_empty(),
-        "authorization matrix failures:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "authorization matrix failures:\n{}", failures.join("\n"));
 }
 
 both_backends!(every_role_on_every_route);

@@ -19,8 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 pub fn register(r: Routes) -> Routes {
-    r.get("/api/v1/audit", search)
-        .get("/api/v1/audit/export.csv", export_csv)
+    r.get("/api/v1/audit", search).get("/api/v1/audit/export.csv", export_csv)
 }
 
 pub const AUDIT_READ: Action = Action::new(Context::Audit, Op::Read);
@@ -47,34 +46,18 @@ fn parse_time(field: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>,
     }
     match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         Ok(d) => {
-            let d = if end_of_day {
-                d.succ_opt().unwrap_or(d)
-            } else {
-                d
-            };
-            Ok(d.and_hms_opt(0, 0, 0)
-                .map(|n| n.and_utc())
-                .unwrap_or_default())
+            let d = if end_of_day { d.succ_opt().unwrap_or(d) } else { d };
+            Ok(d.and_hms_opt(0, 0, 0).map(|n| n.and_utc()).unwrap_or_default())
         }
-        Err(_) => Err(ApiError::field(
-            field,
-            "must be a date (YYYY-MM-DD) or an RFC 3339 time",
-        )),
+        Err(_) => Err(ApiError::field(field, "must be a date (YYYY-MM-DD) or an RFC 3339 time")),
     }
 }
 
 impl AuditQuery {
     pub fn filter(&self) -> Result<AuditFilter, ApiError> {
-        let blank = |o: &Option<String>| {
-            o.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
+        let blank = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
         let user_id = match blank(&self.user_id) {
-            Some(u) => Some(
-                Uuid::parse_str(&u).map_err(|_| ApiError::field("user_id", "must be a user id"))?,
-            ),
+            Some(u) => Some(Uuid::parse_str(&u).map_err(|_| ApiError::field("user_id", "must be a user id"))?),
             None => None,
         };
         let action = blank(&self.action);
@@ -88,12 +71,8 @@ impl AuditQuery {
             entity_type: blank(&self.entity_type),
             entity_id: blank(&self.entity_id),
             action,
-            from: blank(&self.from)
-                .map(|f| parse_time("from", &f, false))
-                .transpose()?,
-            to: blank(&self.to)
-                .map(|t| parse_time("to", &t, true))
-                .transpose()?,
+            from: blank(&self.from).map(|f| parse_time("from", &f, false)).transpose()?,
+            to: blank(&self.to).map(|t| parse_time("to", &t, true)).transpose()?,
             before_id: self.before_id,
         })
     }
@@ -158,11 +137,7 @@ pub async fn export_csv(
     csv_response(state, who, q.filter()?).await
 }
 
-pub async fn csv_response(
-    state: AppState,
-    who: Authed,
-    filter: AuditFilter,
-) -> ApiResult<Response> {
+pub async fn csv_response(state: AppState, who: Authed, filter: AuditFilter) -> ApiResult<Response> {
     // Record the export first: an export that fails midway was still attempted.
     let total = store_audit::count_matching(&state.store, &filter).await?;
     store_audit::record_export(&state.store, &who.acting(), &filter, total.max(0) as u64).await?;
@@ -170,14 +145,8 @@ pub async fn csv_response(
     let stream = async_stream(state, filter, tz);
     let mut res = Body::from_stream(stream).into_response();
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    let name = format!(
-        "attachment; filename=\"clinbridge-audit-{}.csv\"",
-        Utc::now().format("%Y%m%d-%H%M%S")
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    let name = format!("attachment; filename=\"clinbridge-audit-{}.csv\"", Utc::now().format("%Y%m%d-%H%M%S"));
     if let Ok(v) = HeaderValue::from_str(&name) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -221,9 +190,7 @@ fn async_stream(
                 let _ = w.write_record([
                     r.id.to_string(),
                     r.at.to_rfc3339(),
-                    r.at.with_timezone(&tz)
-                        .format("%Y-%m-%d %H:%M:%S %Z")
-                        .to_string(),
+                    r.at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string(),
                     r.user_email.clone().unwrap_or_default(),
                     r.user_name.clone().unwrap_or_default(),
                     r.action.clone(),
@@ -239,10 +206,7 @@ fn async_stream(
             let next = if page.len() < 1000 {
                 None
             } else {
-                page.last().map(|l| AuditFilter {
-                    before_id: Some(l.id),
-                    ..filter.clone()
-                })
+                page.last().map(|l| AuditFilter { before_id: Some(l.id), ..filter.clone() })
             };
             if page.is_empty() && !first {
                 return None;

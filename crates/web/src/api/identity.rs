@@ -124,13 +124,9 @@ pub async fn login(
     match outcome {
         LoginOutcome::Session { user, token, .. } => {
             let grants = store_identity::grants_of(&state.store, user.id).await?;
-            let mut res = Json(MeOut {
-                user: user.into(),
-                grants: grants.into_iter().map(Into::into).collect(),
-            })
-            .into_response();
-            res.headers_mut()
-                .insert(header::SET_COOKIE, auth::set_session_cookie(&state, &token));
+            let mut res =
+                Json(MeOut { user: user.into(), grants: grants.into_iter().map(Into::into).collect() }).into_response();
+            res.headers_mut().insert(header::SET_COOKIE, auth::set_session_cookie(&state, &token));
             Ok(res)
         }
         LoginOutcome::TotpRequired => Err(ApiError::TotpRequired),
@@ -155,8 +151,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
         store_identity::logout(&state.store, &acting, &token).await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut()
-        .insert(header::SET_COOKIE, auth::clear_session_cookie(&state));
+    res.headers_mut().insert(header::SET_COOKIE, auth::clear_session_cookie(&state));
     Ok(res)
 }
 
@@ -164,26 +159,14 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
 #[utoipa::path(get, path = "/api/v1/me", tag = "identity", responses((status = 200, body = MeOut), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, who: Authed) -> ApiResult<Json<MeOut>> {
     let grants = store_identity::grants_of(&state.store, who.user.id).await?;
-    Ok(Json(MeOut {
-        user: who.user.into(),
-        grants: grants.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(MeOut { user: who.user.into(), grants: grants.into_iter().map(Into::into).collect() }))
 }
 
 /// All users (administrators).
 #[utoipa::path(get, path = "/api/v1/users", tag = "identity", responses((status = 200, body = [UserOut]), (status = 403, body = ErrorBody)))]
-pub async fn list_users(
-    State(state): State<AppState>,
-    who: Authed,
-) -> ApiResult<Json<Vec<UserOut>>> {
+pub async fn list_users(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<UserOut>>> {
     who.require(ADMIN, Target::ORG)?;
-    Ok(Json(
-        store_identity::users(&state.store)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    Ok(Json(store_identity::users(&state.store).await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -204,10 +187,7 @@ pub async fn get_user(
     }
     let user = store_identity::user(&state.store, id).await?;
     let grants = store_identity::grants_of(&state.store, id).await?;
-    Ok(Json(UserDetailOut {
-        user: user.into(),
-        grants: grants.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(UserDetailOut { user: user.into(), grants: grants.into_iter().map(Into::into).collect() }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -220,12 +200,7 @@ pub struct GrantIn {
     pub code: Option<String>,
 }
 
-pub async fn resolve_grant(
-    state: &AppState,
-    role: &str,
-    scope: Option<&str>,
-    code: Option<&str>,
-) -> ApiResult<Grant> {
+pub async fn resolve_grant(state: &AppState, role: &str, scope: Option<&str>, code: Option<&str>) -> ApiResult<Grant> {
     let role = Role::parse(role)?;
     let code = code.map(str::trim).filter(|c| !c.is_empty());
     let scope = match (scope.unwrap_or("organization"), code) {
@@ -243,16 +218,10 @@ pub async fn resolve_grant(
                 .id,
         ),
         ("site" | "study", None) => {
-            return Err(ApiError::field(
-                "code",
-                "is required for a site or study scope",
-            ));
+            return Err(ApiError::field("code", "is required for a site or study scope"));
         }
         _ => {
-            return Err(ApiError::field(
-                "scope",
-                "must be organization, site or study",
-            ));
+            return Err(ApiError::field("scope", "must be organization, site or study"));
         }
     };
     Ok(Grant { role, scope })
@@ -289,10 +258,7 @@ pub async fn create_user(
     let mut checks = clinbridge_core::Checks::new();
     let email = checks.take("email", Email::parse(&body.email));
     let name = checks.take("name", clinbridge_core::identity::person_name(&body.name));
-    let tz = checks.take(
-        "time_zone",
-        TimeZone::parse(body.time_zone.as_deref().unwrap_or("UTC")),
-    );
+    let tz = checks.take("time_zone", TimeZone::parse(body.time_zone.as_deref().unwrap_or("UTC")));
     let (password_text, generated) = match &body.password {
         Some(p) => (p.clone(), None),
         None => {
@@ -300,39 +266,23 @@ pub async fn create_user(
             (g.clone(), Some(g))
         }
     };
-    let password = checks.take(
-        "password",
-        NewPassword::parse(&password_text, email.as_ref()),
-    );
+    let password = checks.take("password", NewPassword::parse(&password_text, email.as_ref()));
     checks.finish()?;
     let mut grants = Vec::new();
     for g in &body.grants {
         grants.push(resolve_grant(&state, &g.role, g.scope.as_deref(), g.code.as_deref()).await?);
     }
-    let (Some(email), Some(name), Some(time_zone), Some(password)) = (email, name, tz, password)
-    else {
+    let (Some(email), Some(name), Some(time_zone), Some(password)) = (email, name, tz, password) else {
         return Err(ApiError::Internal);
     };
     let user = store_identity::create_user(
         &state.store,
         &who.acting(),
-        store_identity::NewUser {
-            email,
-            name,
-            password,
-            time_zone,
-        },
+        store_identity::NewUser { email, name, password, time_zone },
         grants,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewUserOut {
-            user: user.into(),
-            generated_password: generated,
-        }),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(NewUserOut { user: user.into(), generated_password: generated })).into_response())
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -376,19 +326,10 @@ pub async fn add_grant(
     ApiJson(body): ApiJson<GrantIn>,
 ) -> ApiResult<Response> {
     who.require(ADMIN, Target::ORG)?;
-    let grant = resolve_grant(
-        &state,
-        &body.role,
-        body.scope.as_deref(),
-        body.code.as_deref(),
-    )
-    .await?;
+    let grant = resolve_grant(&state, &body.role, body.scope.as_deref(), body.code.as_deref()).await?;
     store_identity::add_grant(&state.store, &who.acting(), id, grant).await?;
-    let grants: Vec<GrantOut> = store_identity::grants_of(&state.store, id)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let grants: Vec<GrantOut> =
+        store_identity::grants_of(&state.store, id).await?.into_iter().map(Into::into).collect();
     Ok((StatusCode::CREATED, Json(grants)).into_response())
 }
 
@@ -416,14 +357,7 @@ pub struct SiteOut {
 
 impl From<store_identity::Site> for SiteOut {
     fn from(s: store_identity::Site) -> Self {
-        SiteOut {
-            id: s.id,
-            code: s.code,
-            name: s.name,
-            time_zone: s.time_zone,
-            address: s.address,
-            active: s.active,
-        }
+        SiteOut { id: s.id, code: s.code, name: s.name, time_zone: s.time_zone, address: s.address, active: s.active }
     }
 }
 
@@ -432,18 +366,9 @@ pub const SITES_ADMIN: Action = Action::new(Context::Sites, Op::Administer);
 
 /// The sites the caller may see.
 #[utoipa::path(get, path = "/api/v1/sites", tag = "identity", responses((status = 200, body = [SiteOut])))]
-pub async fn list_sites(
-    State(state): State<AppState>,
-    who: Authed,
-) -> ApiResult<Json<Vec<SiteOut>>> {
+pub async fn list_sites(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<SiteOut>>> {
     let sites = store_identity::sites(&state.store).await?;
-    Ok(Json(
-        sites
-            .into_iter()
-            .filter(|s| who.can(SITES_READ, Target::site(s.id)))
-            .map(Into::into)
-            .collect(),
-    ))
+    Ok(Json(sites.into_iter().filter(|s| who.can(SITES_READ, Target::site(s.id))).map(Into::into).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/sites/{id}", tag = "identity", params(("id" = Uuid, Path)),
@@ -477,8 +402,7 @@ pub async fn create_site(
     ApiJson(body): ApiJson<SiteIn>,
 ) -> ApiResult<Response> {
     who.require(SITES_ADMIN, Target::ORG)?;
-    let input =
-        store_identity::SiteInput::parse(&body.code, &body.name, &body.time_zone, &body.address)?;
+    let input = store_identity::SiteInput::parse(&body.code, &body.name, &body.time_zone, &body.address)?;
     let site = store_identity::create_site(&state.store, &who.acting(), input).await?;
     Ok((StatusCode::CREATED, Json(SiteOut::from(site))).into_response())
 }
@@ -492,16 +416,8 @@ pub async fn update_site(
     ApiJson(body): ApiJson<SiteIn>,
 ) -> ApiResult<Json<SiteOut>> {
     who.require(SITES_ADMIN, Target::site(id))?;
-    let input =
-        store_identity::SiteInput::parse(&body.code, &body.name, &body.time_zone, &body.address)?;
-    let site = store_identity::update_site(
-        &state.store,
-        &who.acting(),
-        id,
-        input,
-        body.active.unwrap_or(true),
-    )
-    .await?;
+    let input = store_identity::SiteInput::parse(&body.code, &body.name, &body.time_zone, &body.address)?;
+    let site = store_identity::update_site(&state.store, &who.acting(), id, input, body.active.unwrap_or(true)).await?;
     Ok(Json(site.into()))
 }
 
@@ -531,17 +447,8 @@ impl From<store_identity::ApiToken> for TokenOut {
 
 /// The caller's own API tokens.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "identity", responses((status = 200, body = [TokenOut])))]
-pub async fn list_tokens(
-    State(state): State<AppState>,
-    who: Authed,
-) -> ApiResult<Json<Vec<TokenOut>>> {
-    Ok(Json(
-        store_identity::tokens_of(&state.store, who.user.id)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+pub async fn list_tokens(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<TokenOut>>> {
+    Ok(Json(store_identity::tokens_of(&state.store, who.user.id).await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -564,16 +471,8 @@ pub async fn create_token(
     who: Authed,
     ApiJson(body): ApiJson<TokenIn>,
 ) -> ApiResult<Response> {
-    let (token, secret) =
-        store_identity::create_token(&state.store, &who.acting(), who.user.id, &body.name).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenCreatedOut {
-            token: token.into(),
-            secret,
-        }),
-    )
-        .into_response())
+    let (token, secret) = store_identity::create_token(&state.store, &who.acting(), who.user.id, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(TokenCreatedOut { token: token.into(), secret })).into_response())
 }
 
 /// Revokes one of the caller's tokens (administrators may revoke anyone's).

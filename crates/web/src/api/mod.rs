@@ -34,38 +34,27 @@ where
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(match rejection {
                 JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-                JsonRejection::JsonDataError(e) => ApiError::BadRequest {
-                    code: "invalid_body",
-                    message: clean(&e.body_text()),
-                },
-                JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
-                    code: "malformed_json",
-                    message: clean(&e.body_text()),
-                },
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::BadRequest { code: "invalid_body", message: clean(&e.body_text()) }
+                }
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::BadRequest { code: "malformed_json", message: clean(&e.body_text()) }
+                }
                 JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                     ApiError::PayloadTooLarge
                 }
-                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => {
+                    ApiError::BadRequest { code: "invalid_body", message: "The request body could not be read.".into() }
                 }
-                _ => ApiError::BadRequest {
-                    code: "invalid_body",
-                    message: "The request body could not be read.".into(),
-                },
             }),
         }
     }
 }
 
 fn clean(s: &str) -> String {
-    s.replace(
-        "Failed to deserialize the JSON body into the target type: ",
-        "The body does not match: ",
-    )
-    .replace(
-        "Failed to parse the request body as JSON: ",
-        "The body is not valid JSON: ",
-    )
+    s.replace("Failed to deserialize the JSON body into the target type: ", "The body does not match: ")
+        .replace("Failed to parse the request body as JSON: ", "The body is not valid JSON: ")
 }
 
 /// Path parameters, rejected in the API's error shape.
@@ -78,13 +67,12 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| ApiPath(p.0))
-            .map_err(|e: PathRejection| ApiError::BadRequest {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| ApiPath(p.0)).map_err(
+            |e: PathRejection| ApiError::BadRequest {
                 code: "invalid_path",
                 message: format!("The address is not valid: {}", e.body_text()),
-            })
+            },
+        )
     }
 }
 
@@ -98,12 +86,11 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| ApiError::BadRequest {
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| ApiQuery(q.0)).map_err(
+            |e: QueryRejection| ApiError::BadRequest {
                 code: "invalid_query",
                 message: format!("The query is not valid: {}", e.body_text()),
-            })
+            },
+        )
     }
 }

@@ -85,8 +85,7 @@ pub async fn queue(
     ApiQuery(q): ApiQuery<QueueQuery>,
 ) -> ApiResult<Json<Vec<TaskOut>>> {
     let tz = who.tz();
-    let tasks =
-        store_tasks::queue(&state.store, &who.actor, q.limit.unwrap_or(200).min(1000)).await?;
+    let tasks = store_tasks::queue(&state.store, &who.actor, q.limit.unwrap_or(200).min(1000)).await?;
     Ok(Json(tasks.into_iter().map(|t| task_out(t, tz)).collect()))
 }
 
@@ -119,44 +118,31 @@ pub async fn create(
             .await
             .map_err(|_| ApiError::field("assignee_user_id", "does not name a user"))?;
         if !a.active {
-            return Err(ApiError::field(
-                "assignee_user_id",
-                "names a deactivated user",
-            ));
+            return Err(ApiError::field("assignee_user_id", "names a deactivated user"));
         }
     } else {
         who.require_anywhere(TASKS_WRITE)?;
     }
-    let task = store_tasks::create_manual(
-        &state.store,
-        &who.acting(),
-        &body.title,
-        &body.detail,
-        body.due_at,
-        Assignee::User { user_id: assignee },
-        body.site_id,
-        None,
-    )
-    .await?;
+    let manual = store_tasks::ManualTask {
+        title: body.title,
+        detail: body.detail,
+        due_at: body.due_at,
+        assignee: Assignee::User { user_id: assignee },
+        site_id: body.site_id,
+        study_id: None,
+    };
+    let task = store_tasks::create_manual(&state.store, &who.acting(), manual).await?;
     Ok((StatusCode::CREATED, Json(task_out(task, who.tz()))).into_response())
 }
 
 async fn visible_task(state: &AppState, who: &Authed, id: Uuid) -> ApiResult<Task> {
     let task = store_tasks::task(&state.store, id).await?;
-    if task.is_for(&who.actor) {
-        Ok(task)
-    } else {
-        Err(ApiError::Forbidden)
-    }
+    if task.is_for(&who.actor) { Ok(task) } else { Err(ApiError::Forbidden) }
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = Uuid, Path)),
     responses((status = 200, body = TaskOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    State(state): State<AppState>,
-    who: Authed,
-    ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<TaskOut>> {
+pub async fn get(State(state): State<AppState>, who: Authed, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<TaskOut>> {
     let task = visible_task(&state, &who, id).await?;
     Ok(Json(task_out(task, who.tz())))
 }
@@ -197,10 +183,7 @@ pub struct NotificationOut {
 
 /// The caller's notifications, newest first.
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "tasks", responses((status = 200, body = [NotificationOut])))]
-pub async fn notifications(
-    State(state): State<AppState>,
-    who: Authed,
-) -> ApiResult<Json<Vec<NotificationOut>>> {
+pub async fn notifications(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<NotificationOut>>> {
     let rows = store_tasks::notifications(&state.store, who.user.id, false, 200).await?;
     Ok(Json(
         rows.into_iter()

@@ -40,19 +40,13 @@ fn require_admin(who: &Authed) -> Result<(), PageError> {
 }
 
 fn role_options() -> Vec<(String, String)> {
-    Role::ALL
-        .iter()
-        .map(|r| (r.as_str().to_string(), r.label().to_string()))
-        .collect()
+    Role::ALL.iter().map(|r| (r.as_str().to_string(), r.label().to_string())).collect()
 }
 
 async fn scope_options(state: &AppState) -> Result<Vec<(String, String)>, PageError> {
     let mut out = vec![("organization".to_string(), "Whole organization".to_string())];
     for s in identity::sites(&state.store).await? {
-        out.push((
-            format!("site:{}", s.code),
-            format!("Site {} — {}", s.code, s.name),
-        ));
+        out.push((format!("site:{}", s.code), format!("Site {} — {}", s.code, s.name)));
     }
     for s in clinbridge_store::trials::studies(&state.store).await? {
         out.push((format!("study:{}", s.code), format!("Study {}", s.code)));
@@ -128,13 +122,7 @@ async fn users_page(
                     }
                 })
                 .collect();
-            UserRow {
-                id: u.id,
-                status: status_of(&u),
-                name: u.name,
-                email: u.email,
-                roles: roles.join(", "),
-            }
+            UserRow { id: u.id, status: status_of(&u), name: u.name, email: u.email, roles: roles.join(", ") }
         })
         .collect();
     Ok(UsersPage {
@@ -168,11 +156,7 @@ pub struct CreateUserForm {
     scope: String,
 }
 
-async fn create_user(
-    State(state): State<AppState>,
-    who: Authed,
-    Form(f): Form<CreateUserForm>,
-) -> PageResult {
+async fn create_user(State(state): State<AppState>, who: Authed, Form(f): Form<CreateUserForm>) -> PageResult {
     require_admin(&who)?;
     let mut checks = clinbridge_core::Checks::new();
     let email = checks.take("email", Email::parse(&f.email));
@@ -195,33 +179,16 @@ async fn create_user(
     if let (true, Some(email), Some(name), Some(time_zone), Some(password), Ok(grant)) =
         (errors.is_empty(), email, name, tz, password, grant)
     {
-        let new = identity::NewUser {
-            email,
-            name,
-            password,
-            time_zone,
-        };
+        let new = identity::NewUser { email, name, password, time_zone };
         match identity::create_user(&state.store, &who.acting(), new, vec![grant]).await {
             Ok(user) => {
-                return Ok(render(
-                    &user_view(&state, &who, user.id, Some(generated), Vec::new()).await?,
-                ));
+                return Ok(render(&user_view(&state, &who, user.id, Some(generated), Vec::new()).await?));
             }
             Err(e) => errors.extend(form_errors(e.into())?),
         }
     }
-    let form = NewUserForm {
-        name: f.name,
-        email: f.email,
-        time_zone: f.time_zone,
-        role: f.role,
-        scope: f.scope,
-    };
-    Ok((
-        StatusCode::UNPROCESSABLE_ENTITY,
-        render(&users_page(&state, &who, errors, form).await?),
-    )
-        .into_response())
+    let form = NewUserForm { name: f.name, email: f.email, time_zone: f.time_zone, role: f.role, scope: f.scope };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&users_page(&state, &who, errors, form).await?)).into_response())
 }
 
 pub struct GrantRow {
@@ -281,9 +248,7 @@ async fn user_view(
 
 async fn user_page(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
     require_admin(&who)?;
-    Ok(render(
-        &user_view(&state, &who, id, None, Vec::new()).await?,
-    ))
+    Ok(render(&user_view(&state, &who, id, None, Vec::new()).await?))
 }
 
 async fn after(state: &AppState, who: &Authed, id: Uuid, r: Result<(), ApiError>) -> PageResult {
@@ -291,10 +256,7 @@ async fn after(state: &AppState, who: &Authed, id: Uuid, r: Result<(), ApiError>
         Ok(()) => Ok(see_other(&format!("/admin/users/{id}"))),
         Err(e) => {
             let errors = form_errors(e)?;
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                render(&user_view(state, who, id, None, errors).await?),
-            )
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&user_view(state, who, id, None, errors).await?))
                 .into_response())
         }
     }
@@ -315,29 +277,20 @@ async fn add_grant(
     require_admin(&who)?;
     let (kind, code) = split_scope(&f.scope);
     let r = match resolve_grant(&state, &f.role, Some(&kind), code.as_deref()).await {
-        Ok(g) => identity::add_grant(&state.store, &who.acting(), id, g)
-            .await
-            .map(|_| ())
-            .map_err(Into::into),
+        Ok(g) => identity::add_grant(&state.store, &who.acting(), id, g).await.map(|_| ()).map_err(Into::into),
         Err(e) => Err(e),
     };
     after(&state, &who, id, r).await
 }
 
-async fn remove_grant(
-    State(state): State<AppState>,
-    who: Authed,
-    Path(id): Path<Uuid>,
-) -> PageResult {
+async fn remove_grant(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
     require_admin(&who)?;
     let grant = identity::all_grants(&state.store)
         .await?
         .into_iter()
         .find(|g| g.id == id)
         .ok_or(ApiError::NotFound("grant"))?;
-    let r = identity::remove_grant(&state.store, &who.acting(), id)
-        .await
-        .map_err(Into::into);
+    let r = identity::remove_grant(&state.store, &who.acting(), id).await.map_err(Into::into);
     after(&state, &who, grant.user_id, r).await
 }
 
@@ -358,37 +311,19 @@ async fn set_active(
     let active = f.active == "true";
     let reason = Some(f.reason.trim().to_string()).filter(|r| !r.is_empty());
     if !active && reason.is_none() {
-        return after(
-            &state,
-            &who,
-            id,
-            Err(ApiError::field(
-                "reason",
-                "is required to deactivate a user",
-            )),
-        )
-        .await;
+        return after(&state, &who, id, Err(ApiError::field("reason", "is required to deactivate a user"))).await;
     }
-    let r = identity::set_user_active(&state.store, &who.acting(), id, active, reason)
-        .await
-        .map_err(Into::into);
+    let r = identity::set_user_active(&state.store, &who.acting(), id, active, reason).await.map_err(Into::into);
     after(&state, &who, id, r).await
 }
 
-async fn reset_password(
-    State(state): State<AppState>,
-    who: Authed,
-    Path(id): Path<Uuid>,
-) -> PageResult {
+async fn reset_password(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
     require_admin(&who)?;
     let user = identity::user(&state.store, id).await?;
     let generated = clinbridge_store::secrets::generated_password()?;
-    let password = NewPassword::parse(&generated, Email::parse(&user.email).ok().as_ref())
-        .map_err(ApiError::from)?;
+    let password = NewPassword::parse(&generated, Email::parse(&user.email).ok().as_ref()).map_err(ApiError::from)?;
     identity::set_password(&state.store, &who.acting(), id, &password, None).await?;
-    Ok(render(
-        &user_view(&state, &who, id, Some(generated), Vec::new()).await?,
-    ))
+    Ok(render(&user_view(&state, &who, id, Some(generated), Vec::new()).await?))
 }
 
 #[derive(Deserialize)]
@@ -405,24 +340,16 @@ async fn disable_totp(
     require_admin(&who)?;
     let reason = clinbridge_core::required_text("reason", &f.reason, 500).map_err(ApiError::from);
     let r = match reason {
-        Ok(reason) => identity::totp_disable(&state.store, &who.acting(), id, Some(reason))
-            .await
-            .map_err(Into::into),
+        Ok(reason) => identity::totp_disable(&state.store, &who.acting(), id, Some(reason)).await.map_err(Into::into),
         Err(e) => Err(e),
     };
     after(&state, &who, id, r).await
 }
 
-async fn revoke_token(
-    State(state): State<AppState>,
-    who: Authed,
-    Path(id): Path<Uuid>,
-) -> PageResult {
+async fn revoke_token(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
     require_admin(&who)?;
     let token = identity::token(&state.store, id).await?;
-    let r = identity::revoke_token(&state.store, &who.acting(), id)
-        .await
-        .map_err(Into::into);
+    let r = identity::revoke_token(&state.store, &who.acting(), id).await.map_err(Into::into);
     after(&state, &who, token.user_id, r).await
 }
 
@@ -472,18 +399,10 @@ async fn sites_view(
         .filter(|s| who.can(SITES_READ, Target::site(s.id)))
         .map(|s: Site| SiteRow {
             local_now: now
-                .with_timezone(
-                    &s.time_zone
-                        .parse::<chrono_tz::Tz>()
-                        .unwrap_or(chrono_tz::UTC),
-                )
+                .with_timezone(&s.time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC))
                 .format("%H:%M %Z")
                 .to_string(),
-            status: if s.active {
-                "active".into()
-            } else {
-                "inactive".into()
-            },
+            status: if s.active { "active".into() } else { "inactive".into() },
             id: s.id,
             code: s.code,
             name: s.name,
@@ -503,14 +422,8 @@ async fn sites_view(
 
 async fn sites(State(state): State<AppState>, who: Authed) -> PageResult {
     who.require_anywhere(SITES_READ)?;
-    let form = SiteForm {
-        time_zone: who.user.time_zone.clone(),
-        active: true,
-        ..Default::default()
-    };
-    Ok(render(
-        &sites_view(&state, &who, None, form, Vec::new()).await?,
-    ))
+    let form = SiteForm { time_zone: who.user.time_zone.clone(), active: true, ..Default::default() };
+    Ok(render(&sites_view(&state, &who, None, form, Vec::new()).await?))
 }
 
 #[derive(Deserialize)]
@@ -526,16 +439,11 @@ pub struct SiteFormIn {
 async fn save_site(state: AppState, who: Authed, id: Option<Uuid>, f: SiteFormIn) -> PageResult {
     let r = match SiteInput::parse(&f.code, &f.name, &f.time_zone, &f.address) {
         Ok(input) => match id {
-            Some(id) => {
-                identity::update_site(&state.store, &who.acting(), id, input, f.active.is_some())
-                    .await
-                    .map(|_| ())
-                    .map_err(ApiError::from)
-            }
-            None => identity::create_site(&state.store, &who.acting(), input)
+            Some(id) => identity::update_site(&state.store, &who.acting(), id, input, f.active.is_some())
                 .await
                 .map(|_| ())
                 .map_err(ApiError::from),
+            None => identity::create_site(&state.store, &who.acting(), input).await.map(|_| ()).map_err(ApiError::from),
         },
         Err(e) => Err(e.into()),
     };
@@ -550,20 +458,13 @@ async fn save_site(state: AppState, who: Authed, id: Option<Uuid>, f: SiteFormIn
                 address: f.address,
                 active: f.active.is_some(),
             };
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                render(&sites_view(&state, &who, id, form, errors).await?),
-            )
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&sites_view(&state, &who, id, form, errors).await?))
                 .into_response())
         }
     }
 }
 
-async fn create_site(
-    State(state): State<AppState>,
-    who: Authed,
-    Form(f): Form<SiteFormIn>,
-) -> PageResult {
+async fn create_site(State(state): State<AppState>, who: Authed, Form(f): Form<SiteFormIn>) -> PageResult {
     who.require(SITES_ADMIN, Target::ORG)?;
     save_site(state, who, None, f).await
 }
@@ -571,16 +472,8 @@ async fn create_site(
 async fn site_page(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
     who.require(SITES_READ, Target::site(id))?;
     let s = identity::site(&state.store, id).await?;
-    let form = SiteForm {
-        code: s.code,
-        name: s.name,
-        time_zone: s.time_zone,
-        address: s.address,
-        active: s.active,
-    };
-    Ok(render(
-        &sites_view(&state, &who, Some(id), form, Vec::new()).await?,
-    ))
+    let form = SiteForm { code: s.code, name: s.name, time_zone: s.time_zone, address: s.address, active: s.active };
+    Ok(render(&sites_view(&state, &who, Some(id), form, Vec::new()).await?))
 }
 
 async fn update_site(
@@ -606,27 +499,16 @@ struct SecurityPage {
 async fn security(State(state): State<AppState>, who: Authed) -> PageResult {
     require_admin(&who)?;
     let org = identity::organization(&state.store).await?;
-    let roles = Role::ALL
-        .iter()
-        .map(|r| {
-            (
-                r.as_str().to_string(),
-                r.label().to_string(),
-                org.mfa_required_for(*r),
-            )
-        })
-        .collect();
-    Ok(render(&SecurityPage {
-        chrome: chrome(&state, &who, "/admin/security").await,
-        roles,
-    }))
+    let roles =
+        Role::ALL.iter().map(|r| (r.as_str().to_string(), r.label().to_string(), org.mfa_required_for(*r))).collect();
+    Ok(render(&SecurityPage { chrome: chrome(&state, &who, "/admin/security").await, roles }))
 }
 
 async fn save_security(State(state): State<AppState>, who: Authed, body: String) -> PageResult {
     require_admin(&who)?;
     // Repeated `role=` fields: parse the form by hand, as the typed extractor keeps only one.
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body)
-        .map_err(|_| ApiError::field("role", "could not be read"))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(&body).map_err(|_| ApiError::field("role", "could not be read"))?;
     let mut roles = Vec::new();
     for (k, v) in pairs {
         if k == "role" {

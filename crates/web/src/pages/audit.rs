@@ -52,18 +52,10 @@ struct AuditPage {
 
 fn short(v: Option<String>) -> String {
     let v = v.unwrap_or_default();
-    if v.chars().count() > 300 {
-        format!("{}…", v.chars().take(300).collect::<String>())
-    } else {
-        v
-    }
+    if v.chars().count() > 300 { format!("{}…", v.chars().take(300).collect::<String>()) } else { v }
 }
 
-async fn page(
-    State(state): State<AppState>,
-    who: Authed,
-    Query(q): Query<AuditQuery>,
-) -> PageResult {
+async fn page(State(state): State<AppState>, who: Authed, Query(q): Query<AuditQuery>) -> PageResult {
     who.require(AUDIT_READ, Target::ORG)?;
     let tz = who.tz();
     let shown = Shown {
@@ -135,11 +127,7 @@ async fn page(
     }))
 }
 
-async fn export(
-    State(state): State<AppState>,
-    who: Authed,
-    Query(q): Query<AuditQuery>,
-) -> PageResult {
+async fn export(State(state): State<AppState>, who: Authed, Query(q): Query<AuditQuery>) -> PageResult {
     who.require(AUDIT_EXPORT, Target::ORG)?;
     let filter = q.filter()?;
     Ok(csv_response(state, who, filter).await?)

@@ -68,24 +68,9 @@ async fn page(
     let tasks = store_tasks::queue(&state.store, &who.actor, 500).await?;
     let sites = clinbridge_store::identity::sites(&state.store).await?;
     let mut groups = vec![
-        Group {
-            key: "overdue",
-            label: "Overdue",
-            empty: "Nothing overdue.",
-            tasks: Vec::new(),
-        },
-        Group {
-            key: "today",
-            label: "Due today",
-            empty: "Nothing else due today.",
-            tasks: Vec::new(),
-        },
-        Group {
-            key: "upcoming",
-            label: "Upcoming",
-            empty: "Nothing scheduled ahead.",
-            tasks: Vec::new(),
-        },
+        Group { key: "overdue", label: "Overdue", empty: "Nothing overdue.", tasks: Vec::new() },
+        Group { key: "today", label: "Due today", empty: "Nothing else due today.", tasks: Vec::new() },
+        Group { key: "upcoming", label: "Upcoming", empty: "Nothing scheduled ahead.", tasks: Vec::new() },
     ];
     for t in tasks {
         let i = match bucket(t.due_at, now, tz) {
@@ -93,24 +78,13 @@ async fn page(
             Bucket::DueToday => 1,
             Bucket::Upcoming => 2,
         };
-        let site = t
-            .site_id
-            .and_then(|s| sites.iter().find(|x| x.id == s))
-            .map(|s| s.code.clone())
-            .unwrap_or_default();
+        let site = t.site_id.and_then(|s| sites.iter().find(|x| x.id == s)).map(|s| s.code.clone()).unwrap_or_default();
         groups[i].tasks.push(row(t, tz, site));
     }
-    let (o, d, u) = (
-        groups[0].tasks.len(),
-        groups[1].tasks.len(),
-        groups[2].tasks.len(),
-    );
+    let (o, d, u) = (groups[0].tasks.len(), groups[1].tasks.len(), groups[2].tasks.len());
     let summary = match (o, d) {
         (0, 0) if u == 0 => "Your queue is clear.".to_string(),
-        (0, 0) => format!(
-            "Nothing is due today; {u} task{} ahead.",
-            if u == 1 { "" } else { "s" }
-        ),
+        (0, 0) => format!("Nothing is due today; {u} task{} ahead.", if u == 1 { "" } else { "s" }),
         _ => format!("{o} overdue, {d} due today, {u} upcoming."),
     };
     let local_now = now.with_timezone(&tz);
@@ -119,20 +93,11 @@ async fn page(
         12..=17 => "afternoon",
         _ => "evening",
     };
-    let tomorrow = local_now
-        .date_naive()
-        .succ_opt()
-        .unwrap_or(local_now.date_naive());
+    let tomorrow = local_now.date_naive().succ_opt().unwrap_or(local_now.date_naive());
     Ok(HomePage {
         chrome: chrome(state, who, "/").await,
         greeting,
-        first_name: who
-            .user
-            .name
-            .split_whitespace()
-            .find(|w| !w.ends_with('.'))
-            .unwrap_or(&who.user.name)
-            .to_string(),
+        first_name: who.user.name.split_whitespace().find(|w| !w.ends_with('.')).unwrap_or(&who.user.name).to_string(),
         summary,
         groups,
         errors,
@@ -148,20 +113,11 @@ fn row(t: Task, tz: chrono_tz::Tz, site: String) -> TaskRow {
         Some(Assignee::Role { role, .. }) => format!("for any {}", role.label().to_lowercase()),
         _ => String::new(),
     };
-    TaskRow {
-        id: t.id,
-        title: t.title,
-        detail: t.detail,
-        due: local(t.due_at, tz),
-        assignee,
-        site,
-    }
+    TaskRow { id: t.id, title: t.title, detail: t.detail, due: local(t.due_at, tz), assignee, site }
 }
 
 async fn home(State(state): State<AppState>, who: Authed) -> PageResult {
-    Ok(render(
-        &page(&state, &who, Vec::new(), String::new()).await?,
-    ))
+    Ok(render(&page(&state, &who, Vec::new(), String::new()).await?))
 }
 
 #[derive(Deserialize)]
@@ -173,11 +129,7 @@ pub struct TaskForm {
     detail: String,
 }
 
-async fn add_task(
-    State(state): State<AppState>,
-    who: Authed,
-    Form(f): Form<TaskForm>,
-) -> PageResult {
+async fn add_task(State(state): State<AppState>, who: Authed, Form(f): Form<TaskForm>) -> PageResult {
     if !who.can_anywhere(Action::new(Context::Tasks, Op::Write)) {
         return Err(ApiError::Forbidden.into());
     }
@@ -187,55 +139,34 @@ async fn add_task(
         .map_err(|_| errors.push(("due_date".to_string(), "must be a date".to_string())))
         .ok();
     let time = NaiveTime::parse_from_str(f.due_time.trim(), "%H:%M")
-        .map_err(|_| {
-            errors.push((
-                "due_time".to_string(),
-                "must be a time like 14:30".to_string(),
-            ))
-        })
+        .map_err(|_| errors.push(("due_time".to_string(), "must be a time like 14:30".to_string())))
         .ok();
     let due = match (date, time) {
-        (Some(d), Some(t)) => tz
-            .from_local_datetime(&d.and_time(t))
-            .earliest()
-            .map(|l| l.with_timezone(&Utc)),
+        (Some(d), Some(t)) => tz.from_local_datetime(&d.and_time(t)).earliest().map(|l| l.with_timezone(&Utc)),
         _ => None,
     };
     if let Some(due) = due {
-        let r = store_tasks::create_manual(
-            &state.store,
-            &who.acting(),
-            &f.title,
-            &f.detail,
-            due,
-            Assignee::User {
-                user_id: who.user.id,
-            },
-            None,
-            None,
-        )
-        .await;
+        let manual = store_tasks::ManualTask {
+            title: f.title.clone(),
+            detail: f.detail.clone(),
+            due_at: due,
+            assignee: Assignee::User { user_id: who.user.id },
+            site_id: None,
+            study_id: None,
+        };
+        let r = store_tasks::create_manual(&state.store, &who.acting(), manual).await;
         match r {
             Ok(_) => return Ok(see_other("/")),
             Err(e) => errors.extend(form_errors(e.into())?),
         }
     } else if errors.is_empty() {
-        errors.push((
-            "due_time".into(),
-            "does not exist in your time zone on that day".into(),
-        ));
+        errors.push(("due_time".into(), "does not exist in your time zone on that day".into()));
     }
     let page = page(&state, &who, errors, f.title).await?;
     Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
 }
 
-async fn close(
-    state: AppState,
-    who: Authed,
-    headers: HeaderMap,
-    id: Uuid,
-    status: TaskStatus,
-) -> PageResult {
+async fn close(state: AppState, who: Authed, headers: HeaderMap, id: Uuid, status: TaskStatus) -> PageResult {
     let task = store_tasks::task(&state.store, id).await?;
     if !task.is_for(&who.actor) {
         return Err(ApiError::Forbidden.into());
@@ -243,34 +174,19 @@ async fn close(
     store_tasks::close(&state.store, &who.acting(), id, status).await?;
     if headers.contains_key("hx-request") {
         // htmx swaps the task's row for this: a short confirmation in its place.
-        let msg = if status == TaskStatus::Done {
-            "Done"
-        } else {
-            "Cancelled"
-        };
-        return Ok(axum::response::Html(format!(
-            "<li class=\"task closed\" role=\"status\">{msg}.</li>"
-        ))
-        .into_response());
+        let msg = if status == TaskStatus::Done { "Done" } else { "Cancelled" };
+        return Ok(
+            axum::response::Html(format!("<li class=\"task closed\" role=\"status\">{msg}.</li>")).into_response()
+        );
     }
     Ok(see_other("/"))
 }
 
-async fn done(
-    State(state): State<AppState>,
-    who: Authed,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
-) -> PageResult {
+async fn done(State(state): State<AppState>, who: Authed, headers: HeaderMap, Path(id): Path<Uuid>) -> PageResult {
     close(state, who, headers, id, TaskStatus::Done).await
 }
 
-async fn cancel(
-    State(state): State<AppState>,
-    who: Authed,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
-) -> PageResult {
+async fn cancel(State(state): State<AppState>, who: Authed, headers: HeaderMap, Path(id): Path<Uuid>) -> PageResult {
     close(state, who, headers, id, TaskStatus::Cancelled).await
 }
 
@@ -293,17 +209,9 @@ async fn notifications(State(state): State<AppState>, who: Authed) -> PageResult
     let items = store_tasks::notifications(&state.store, who.user.id, false, 200)
         .await?
         .into_iter()
-        .map(|n| NoteRow {
-            title: n.title,
-            body: n.body,
-            at: local(n.created_at, tz),
-            unread: n.read_at.is_none(),
-        })
+        .map(|n| NoteRow { title: n.title, body: n.body, at: local(n.created_at, tz), unread: n.read_at.is_none() })
         .collect();
-    Ok(render(&NotificationsPage {
-        chrome: chrome(&state, &who, "/notifications").await,
-        items,
-    }))
+    Ok(render(&NotificationsPage { chrome: chrome(&state, &who, "/notifications").await, items }))
 }
 
 async fn mark_read(State(state): State<AppState>, who: Authed) -> PageResult {

@@ -43,13 +43,7 @@ pub struct Chrome {
 
 impl Chrome {
     pub fn anonymous() -> Self {
-        Chrome {
-            signed_in: false,
-            user_name: String::new(),
-            nav: Vec::new(),
-            unread: 0,
-            notice: None,
-        }
+        Chrome { signed_in: false, user_name: String::new(), nav: Vec::new(), unread: 0, notice: None }
     }
     pub fn with_notice(mut self, notice: Option<String>) -> Self {
         self.notice = notice;
@@ -59,18 +53,10 @@ impl Chrome {
 
 pub async fn chrome(state: &AppState, who: &Authed, active: &str) -> Chrome {
     let mut nav = vec![("/", "Work queue", true)];
-    nav.push((
-        "/audit",
-        "Audit log",
-        who.can_anywhere(Action::new(Context::Audit, Op::Read)),
-    ));
+    nav.push(("/audit", "Audit log", who.can_anywhere(Action::new(Context::Audit, Op::Read))));
     let admin = who.can_anywhere(Action::new(Context::Identity, Op::Administer));
     nav.push(("/admin/users", "Users", admin));
-    nav.push((
-        "/admin/sites",
-        "Sites",
-        who.can_anywhere(Action::new(Context::Sites, Op::Read)),
-    ));
+    nav.push(("/admin/sites", "Sites", who.can_anywhere(Action::new(Context::Sites, Op::Read))));
     nav.push(("/admin/security", "Security", admin));
     let unread = clinbridge_store::tasks::notifications(&state.store, who.user.id, true, 100)
         .await
@@ -82,11 +68,7 @@ pub async fn chrome(state: &AppState, who: &Authed, active: &str) -> Chrome {
         nav: nav
             .into_iter()
             .filter(|(_, _, show)| *show)
-            .map(|(href, label, _)| NavLink {
-                href,
-                label,
-                active: href == active,
-            })
+            .map(|(href, label, _)| NavLink { href, label, active: href == active })
             .collect(),
         unread,
         notice: None,
@@ -98,11 +80,7 @@ pub fn render(t: &impl Template) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Html("<h1>Something went wrong</h1>".to_string()),
-            )
-                .into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, Html("<h1>Something went wrong</h1>".to_string())).into_response()
         }
     }
 }
@@ -149,11 +127,7 @@ impl IntoResponse for PageError {
             StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "Please check your input",
             _ => "Something went wrong",
         };
-        let page = ErrorPage {
-            chrome: Chrome::anonymous(),
-            heading: heading.into(),
-            message: self.0.message(),
-        };
+        let page = ErrorPage { chrome: Chrome::anonymous(), heading: heading.into(), message: self.0.message() };
         (status, render(&page)).into_response()
     }
 }
@@ -162,9 +136,7 @@ pub type PageResult = Result<Response, PageError>;
 
 /// A time as the viewer reads it: in their zone, with the zone's abbreviation.
 pub fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
-    t.with_timezone(&tz)
-        .format("%a %-d %b %Y, %H:%M %Z")
-        .to_string()
+    t.with_timezone(&tz).format("%a %-d %b %Y, %H:%M %Z").to_string()
 }
 
 pub fn field_errors(errs: Vec<FieldError>) -> Vec<(String, String)> {

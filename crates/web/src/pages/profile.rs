@@ -79,44 +79,24 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-async fn change_password(
-    State(state): State<AppState>,
-    who: Authed,
-    Form(f): Form<PasswordForm>,
-) -> PageResult {
+async fn change_password(State(state): State<AppState>, who: Authed, Form(f): Form<PasswordForm>) -> PageResult {
     let mut errors = Vec::new();
     if !identity::check_password(&state.store, who.user.id, &f.current).await? {
-        errors.push((
-            "current".to_string(),
-            "is not your current password".to_string(),
-        ));
+        errors.push(("current".to_string(), "is not your current password".to_string()));
     }
     if f.new_password != f.confirm {
-        errors.push((
-            "confirm".to_string(),
-            "does not match the new password".to_string(),
-        ));
+        errors.push(("confirm".to_string(), "does not match the new password".to_string()));
     }
     let email = Email::parse(&who.user.email).ok();
     let new = match NewPassword::parse(&f.new_password, email.as_ref()) {
         Ok(p) => Some(p),
         Err(e) => {
-            errors.extend(
-                e.0.into_iter()
-                    .map(|e| ("new password".to_string(), e.message)),
-            );
+            errors.extend(e.0.into_iter().map(|e| ("new password".to_string(), e.message)));
             None
         }
     };
     if let (true, Some(p)) = (errors.is_empty(), new) {
-        identity::set_password(
-            &state.store,
-            &who.acting(),
-            who.user.id,
-            &p,
-            who.session.clone(),
-        )
-        .await?;
+        identity::set_password(&state.store, &who.acting(), who.user.id, &p, who.session.clone()).await?;
         let page = profile_page(
             &state,
             &who,
@@ -144,12 +124,8 @@ async fn session_chrome(state: &AppState, s: &PartialSession) -> Chrome {
     if s.stage == SessionStage::Full
         && let Ok(actor) = identity::actor(&state.store, s.user.id).await
     {
-        let who = Authed {
-            user: s.user.clone(),
-            actor,
-            session: Some(s.token.clone()),
-            request_id: s.request_id.clone(),
-        };
+        let who =
+            Authed { user: s.user.clone(), actor, session: Some(s.token.clone()), request_id: s.request_id.clone() };
         return chrome(state, &who, "/profile").await;
     }
     Chrome::anonymous()
@@ -157,19 +133,10 @@ async fn session_chrome(state: &AppState, s: &PartialSession) -> Chrome {
 
 fn qr(uri: &str) -> Option<String> {
     let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
-    Some(
-        code.render::<qrcode::render::svg::Color>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build(),
-    )
+    Some(code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build())
 }
 
-async fn totp_view(
-    state: &AppState,
-    s: &PartialSession,
-    error: Option<String>,
-) -> Result<TotpPage, PageError> {
+async fn totp_view(state: &AppState, s: &PartialSession, error: Option<String>) -> Result<TotpPage, PageError> {
     let uri = identity::totp_pending_uri(&state.store, s.user.id).await?;
     let secret = uri
         .as_deref()
@@ -204,12 +171,7 @@ async fn totp_page(State(state): State<AppState>, s: PartialSession) -> PageResu
 
 async fn totp_start(State(state): State<AppState>, s: PartialSession) -> PageResult {
     enrolment_session(&s)?;
-    identity::totp_begin(
-        &state.store,
-        &Acting::user(s.user.id, s.request_id.clone()),
-        s.user.id,
-    )
-    .await?;
+    identity::totp_begin(&state.store, &Acting::user(s.user.id, s.request_id.clone()), s.user.id).await?;
     Ok(see_other("/profile/totp"))
 }
 
@@ -225,11 +187,7 @@ pub struct CodeForm {
     code: String,
 }
 
-async fn totp_confirm(
-    State(state): State<AppState>,
-    s: PartialSession,
-    Form(f): Form<CodeForm>,
-) -> PageResult {
+async fn totp_confirm(State(state): State<AppState>, s: PartialSession, Form(f): Form<CodeForm>) -> PageResult {
     enrolment_session(&s)?;
     match identity::totp_confirm(
         &state.store,
@@ -241,27 +199,13 @@ async fn totp_confirm(
     .await
     {
         Ok(codes) => {
-            let chrome = session_chrome(
-                &state,
-                &PartialSession {
-                    stage: SessionStage::Full,
-                    ..s
-                },
-            )
-            .await;
+            let chrome = session_chrome(&state, &PartialSession { stage: SessionStage::Full, ..s }).await;
             Ok(render(&RecoveryPage { chrome, codes }))
         }
         Err(e) => {
-            let msg = form_errors(e.into())?
-                .into_iter()
-                .map(|(f, m)| format!("{f} {m}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                render(&totp_view(&state, &s, Some(msg)).await?),
-            )
-                .into_response())
+            let msg =
+                form_errors(e.into())?.into_iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; ");
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&totp_view(&state, &s, Some(msg)).await?)).into_response())
         }
     }
 }
@@ -271,28 +215,13 @@ pub struct PasswordOnly {
     password: String,
 }
 
-async fn totp_disable(
-    State(state): State<AppState>,
-    who: Authed,
-    Form(f): Form<PasswordOnly>,
-) -> PageResult {
+async fn totp_disable(State(state): State<AppState>, who: Authed, Form(f): Form<PasswordOnly>) -> PageResult {
     if !identity::check_password(&state.store, who.user.id, &f.password).await? {
-        let page = profile_page(
-            &state,
-            &who,
-            vec![("password".into(), "is not your current password".into())],
-            None,
-        )
-        .await?;
+        let page =
+            profile_page(&state, &who, vec![("password".into(), "is not your current password".into())], None).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
     }
-    identity::totp_disable(
-        &state.store,
-        &who.acting(),
-        who.user.id,
-        Some("turned off by the user".into()),
-    )
-    .await?;
+    identity::totp_disable(&state.store, &who.acting(), who.user.id, Some("turned off by the user".into())).await?;
     Ok(see_other("/profile"))
 }
 
@@ -314,15 +243,8 @@ pub fn token_rows(tokens: Vec<identity::ApiToken>, tz: chrono_tz::Tz) -> Vec<Tok
             name: t.name,
             prefix: t.prefix,
             created: local(t.created_at, tz),
-            last_used: t
-                .last_used_at
-                .map(|l| local(l, tz))
-                .unwrap_or_else(|| "never".into()),
-            status: if t.revoked_at.is_some() {
-                "revoked".into()
-            } else {
-                "active".into()
-            },
+            last_used: t.last_used_at.map(|l| local(l, tz)).unwrap_or_else(|| "never".into()),
+            status: if t.revoked_at.is_some() { "revoked".into() } else { "active".into() },
             active: t.revoked_at.is_none(),
         })
         .collect()
@@ -344,10 +266,7 @@ async fn tokens_page(
     secret: Option<String>,
     errors: Vec<(String, String)>,
 ) -> Result<TokensPage, PageError> {
-    let tokens = token_rows(
-        identity::tokens_of(&state.store, who.user.id).await?,
-        who.tz(),
-    );
+    let tokens = token_rows(identity::tokens_of(&state.store, who.user.id).await?, who.tz());
     Ok(TokensPage {
         chrome: chrome(state, who, "/profile").await,
         tokens,
@@ -366,31 +285,18 @@ pub struct TokenForm {
     name: String,
 }
 
-async fn create_token(
-    State(state): State<AppState>,
-    who: Authed,
-    Form(f): Form<TokenForm>,
-) -> PageResult {
+async fn create_token(State(state): State<AppState>, who: Authed, Form(f): Form<TokenForm>) -> PageResult {
     match identity::create_token(&state.store, &who.acting(), who.user.id, &f.name).await {
-        Ok((_, secret)) => Ok(render(
-            &tokens_page(&state, &who, Some(secret), Vec::new()).await?,
-        )),
+        Ok((_, secret)) => Ok(render(&tokens_page(&state, &who, Some(secret), Vec::new()).await?)),
         Err(e) => {
             let errors = form_errors(e.into())?;
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                render(&tokens_page(&state, &who, None, errors).await?),
-            )
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&tokens_page(&state, &who, None, errors).await?))
                 .into_response())
         }
     }
 }
 
-async fn revoke_token(
-    State(state): State<AppState>,
-    who: Authed,
-    Path(id): Path<Uuid>,
-) -> PageResult {
+async fn revoke_token(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
     let token = identity::token(&state.store, id).await?;
     if token.user_id != who.user.id {
         return Err(ApiError::Forbidden.into());

@@ -59,22 +59,10 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-async fn login_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(f): Form<LoginForm>,
-) -> PageResult {
+async fn login_submit(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> PageResult {
     let previous = auth::session_cookie(&headers);
-    let outcome = identity::login(
-        &state.store,
-        auth::request_id(&headers),
-        &f.email,
-        &f.password,
-        None,
-        false,
-        previous,
-    )
-    .await?;
+    let outcome =
+        identity::login(&state.store, auth::request_id(&headers), &f.email, &f.password, None, false, previous).await?;
     let next = safe_next(f.next.as_deref());
     match outcome {
         LoginOutcome::Session { token, stage, .. } => {
@@ -84,17 +72,13 @@ async fn login_submit(
                 SessionStage::Enroll => "/profile/totp".into(),
             };
             let mut res = see_other(&to);
-            res.headers_mut()
-                .insert(header::SET_COOKIE, auth::set_session_cookie(&state, &token));
+            res.headers_mut().insert(header::SET_COOKIE, auth::set_session_cookie(&state, &token));
             Ok(res)
         }
         LoginOutcome::Refused | LoginOutcome::TotpRequired => {
             let page = LoginPage {
                 chrome: Chrome::anonymous(),
-                error: Some(
-                    "Wrong e-mail or password, or the account is locked after repeated failures."
-                        .into(),
-                ),
+                error: Some("Wrong e-mail or password, or the account is locked after repeated failures.".into()),
                 email: f.email.chars().take(254).collect(),
                 next,
             };
@@ -114,10 +98,7 @@ async fn totp_page(session: PartialSession) -> PageResult {
     if session.stage == SessionStage::Full {
         return Ok(see_other("/"));
     }
-    Ok(render(&TotpPage {
-        chrome: Chrome::anonymous(),
-        error: None,
-    }))
+    Ok(render(&TotpPage { chrome: Chrome::anonymous(), error: None }))
 }
 
 #[derive(Deserialize)]
@@ -125,19 +106,8 @@ pub struct CodeForm {
     code: String,
 }
 
-async fn totp_submit(
-    State(state): State<AppState>,
-    session: PartialSession,
-    Form(f): Form<CodeForm>,
-) -> PageResult {
-    if identity::totp_complete(
-        &state.store,
-        session.request_id.clone(),
-        &session.token,
-        &f.code,
-    )
-    .await?
-    {
+async fn totp_submit(State(state): State<AppState>, session: PartialSession, Form(f): Form<CodeForm>) -> PageResult {
+    if identity::totp_complete(&state.store, session.request_id.clone(), &session.token, &f.code).await? {
         return Ok(see_other("/"));
     }
     let page = TotpPage {
@@ -156,7 +126,6 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> PageResult
         identity::logout(&state.store, &acting, &token).await?;
     }
     let mut res = see_other("/login?signed_out=1");
-    res.headers_mut()
-        .insert(header::SET_COOKIE, auth::clear_session_cookie(&state));
+    res.headers_mut().insert(header::SET_COOKIE, auth::clear_session_cookie(&state));
     Ok(res)
 }

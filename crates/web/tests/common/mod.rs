@@ -1,4 +1,5 @@
 //! A running app per test: a fresh database (SQLite file or PostgreSQL database), the demo
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! world seeded, the server on port 0, and HTTP clients that keep cookies.
 #![allow(dead_code)]
 
@@ -30,14 +31,9 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
 pub async fn spawn_with(db: &TestDb, settings: Settings, config: Config) -> TestApp {
     let store = db.store_with(settings).await;
     let world = demo::seed(&store).await.expect("seed");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-    };
+    let state = AppState { store: store.clone(), config: Arc::new(config) };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = clinbridge_web::app(state.clone());
     tokio::spawn(async move {
@@ -47,13 +43,7 @@ pub async fn spawn_with(db: &TestDb, settings: Settings, config: Config) -> Test
             })
             .await;
     });
-    TestApp {
-        base: format!("http://{addr}"),
-        store,
-        state,
-        world,
-        shutdown: Some(tx),
-    }
+    TestApp { base: format!("http://{addr}"), store, state, world, shutdown: Some(tx) }
 }
 
 impl TestApp {
