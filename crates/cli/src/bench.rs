@@ -29,6 +29,15 @@ pub enum Workload {
         #[arg(long, env = "CLINBRIDGE_BENCH_DATABASE_URL", default_value = "sqlite")]
         database_url: String,
     },
+    /// Fills a fresh database with audit entries, then times `audit verify` over them.
+    AuditVerify {
+        /// Entries to write before verifying.
+        #[arg(long, default_value_t = 200_000)]
+        entries: u64,
+        /// sqlite (a temporary file) or a postgres:// server URL.
+        #[arg(long, env = "CLINBRIDGE_BENCH_DATABASE_URL", default_value = "sqlite")]
+        database_url: String,
+    },
 }
 
 /// A fresh database for one side of the bench, removed afterwards.
@@ -76,7 +85,63 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 pub async fn run(w: Workload) -> Result<()> {
-    let Workload::AuditedWrite { clients, seconds, database_url } = w;
+    match w {
+        Workload::AuditedWrite { clients, seconds, database_url } => {
+            audited_write(clients, seconds, database_url).await
+        }
+        Workload::AuditVerify { entries, database_url } => audit_verify(entries, database_url).await,
+    }
+}
+
+async fn audit_verify(entries: u64, database_url: String) -> Result<()> {
+    use clinbridge_core::audit::{AuditAction, AuditEvent};
+    let db = Scratch::new(&database_url, "verify").await?;
+    let store = Store::open(&db.url, Settings::default()).await?;
+    let fill_started = Instant::now();
+    let mut written = 0u64;
+    while written < entries {
+        let n = (entries - written).min(5_000);
+        let base = written;
+        store
+            .write(&Acting::system(), move |tx| {
+                Box::pin(async move {
+                    for i in base..base + n {
+                        // Realistic entries: an update of one of 10,000 records with old and new values.
+                        tx.audit(
+                            AuditEvent::new(AuditAction::Update, "bench_record", i % 10_000)
+                                .old(serde_json::json!({"status": "open", "value": i}))
+                                .new_value(serde_json::json!({"status": "verified", "value": i + 1}))
+                                .reason(Some("source data verified".into())),
+                        );
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        written += n;
+    }
+    let fill_secs = fill_started.elapsed().as_secs_f64();
+    clinbridge_store::audit::checkpoint(&store).await?;
+    let started = Instant::now();
+    let v = clinbridge_store::audit::verify(&store).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let backend = store.backend();
+    store.close().await;
+    db.drop_db().await;
+    let out = serde_json::json!({
+        "workload": "audit-verify",
+        "backend": backend.as_str(),
+        "entries": v.entries,
+        "intact": v.result.is_ok(),
+        "verify_seconds": round(secs),
+        "entries_per_s": round(v.entries as f64 / secs.max(1e-9)),
+        "fill_entries_per_s": round(written as f64 / fill_secs.max(1e-9)),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+async fn audited_write(clients: usize, seconds: u64, database_url: String) -> Result<()> {
     let clients = clients.max(1);
     let duration = Duration::from_secs(seconds.max(1));
 
