@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 /// Number of chain streams. Changing it re-shards new entries only; verification reads the
 /// stream number stored on each entry.
-pub const STREAMS: u32 = 64;
+pub const STREAMS: u32 = 256;
 
 /// What happened, as recorded. Stable strings: they are hashed and exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -22,105 +22,125 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<()> {
     events.sort_by_key(|(e, _)| e.stream());
     let at = crate::now();
 
-    // Lock each stream's head and reserve its next seqs.
-    let mut heads: HashMap<u32, (i64, Vec<u8>)> = HashMap::new();
+    // Lock each stream's head (ascending order) and reserve its next seqs. On PostgreSQL the
+    // ids for a stream's entries are drawn in the same statement, after its lock: within a
+    // stream, id order is then chain order.
+    let backend = tx.backend();
+    let mut heads: Vec<(u32, i64, Vec<u8>, Vec<i64>)> = Vec::new();
     let mut i = 0;
     while i < events.len() {
         let stream = events[i].0.stream();
         let n = events[i..].iter().take_while(|(e, _)| e.stream() == stream).count() as i64;
-        let (seq_end, hash): (i64, Vec<u8>) = tx_on!(tx, |c| sqlx::query_as(
-            "UPDATE audit_heads SET seq = seq + $1 WHERE stream = $2 RETURNING seq, hash"
-        )
-        .bind(n)
-        .bind(stream as i32)
-        .fetch_one(&mut *c)
-        .await)?;
-        heads.insert(stream, (seq_end - n, hash));
+        let (seq_end, hash, ids): (i64, Vec<u8>, Vec<i64>) = match backend {
+            Backend::Postgres => match tx.conn() {
+                crate::db::Conn::Postgres(c) => {
+                    sqlx::query_as(
+                        "UPDATE audit_heads SET seq = seq + $1 WHERE stream = $2
+                         RETURNING seq, hash, ARRAY(SELECT nextval('audit_log_id_seq') FROM generate_series(1, $1::bigint))",
+                    )
+                    .bind(n)
+                    .bind(stream as i32)
+                    .fetch_one(&mut *c)
+                    .await?
+                }
+                crate::db::Conn::Sqlite(_) => return Err(StoreError::Internal("backend mismatch".into())),
+            },
+            Backend::Sqlite => {
+                let (seq_end, hash): (i64, Vec<u8>) = tx_on!(tx, |c| sqlx::query_as(
+                    "UPDATE audit_heads SET seq = seq + $1 WHERE stream = $2 RETURNING seq, hash"
+                )
+                .bind(n)
+                .bind(stream as i32)
+                .fetch_one(&mut *c)
+                .await)?;
+                (seq_end, hash, Vec::new())
+            }
+        };
+        heads.push((stream, seq_end - n, hash, ids));
         i += n as usize;
     }
-
-    let ids: Vec<i64> = match tx.backend() {
-        Backend::Sqlite => {
-            // SQLite has one writer at a time, so the next ids are simply after the last.
-            let next: i64 =
-                tx_on!(tx, |c| sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log")
-                    .fetch_one(&mut *c)
-                    .await)?;
-            (next..next + events.len() as i64).collect()
+    if backend == Backend::Sqlite {
+        // SQLite has one writer at a time, so the next ids simply follow the last one.
+        let mut next: i64 =
+            tx_on!(tx, |c| sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log")
+                .fetch_one(&mut *c)
+                .await)?;
+        for h in heads.iter_mut() {
+            let n = events.iter().filter(|(e, _)| e.stream() == h.0).count() as i64;
+            h.3 = (next..next + n).collect();
+            next += n;
         }
-        Backend::Postgres => {
-            // One round trip for the whole batch; ids may have gaps, never repeats.
-            let mut ids: Vec<i64> = tx_on!(tx, |c| sqlx::query_scalar::<_, i64>(
-                "SELECT nextval('audit_log_id_seq') FROM generate_series(1, $1::bigint)"
+    }
+
+    let mut k = 0;
+    for (stream, first_seq, mut prev, mut ids) in heads {
+        ids.sort_unstable();
+        let n = events[k..].iter().take_while(|(e, _)| e.stream() == stream).count();
+        if ids.len() != n {
+            return Err(StoreError::Internal("could not allocate audit ids".into()));
+        }
+        for (j, (event, request_id)) in events[k..k + n].iter().enumerate() {
+            let id = ids[j];
+            let seq = first_seq + 1 + j as i64;
+            let old = event.old_value.as_ref().map(|v| v.to_string());
+            let new = event.new_value.as_ref().map(|v| v.to_string());
+            let hash = entry_hash(
+                &prev,
+                id,
+                stream as i32,
+                seq,
+                at,
+                event.user_id,
+                event.action.as_str(),
+                &event.entity_type,
+                &event.entity_id,
+                old.as_deref(),
+                new.as_deref(),
+                event.reason.as_deref(),
+                request_id.as_deref(),
             )
-            .bind(events.len() as i64)
-            .fetch_all(&mut *c)
-            .await)?;
-            ids.sort_unstable();
-            ids
+            .to_vec();
+            let last = j + 1 == n;
+            // The last entry of a stream also moves the head's hash: one statement on
+            // PostgreSQL (a data-modifying CTE), two on SQLite.
+            let sql = if last && backend == Backend::Postgres {
+                "WITH entry AS (
+                    INSERT INTO audit_log (id, stream, seq, at, user_id, action, entity_type, entity_id, old_value, new_value, reason, request_id, prev_hash, hash)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14))
+                 UPDATE audit_heads SET hash = $14 WHERE stream = $2"
+            } else {
+                "INSERT INTO audit_log (id, stream, seq, at, user_id, action, entity_type, entity_id, old_value, new_value, reason, request_id, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            };
+            tx_on!(tx, |c| sqlx::query(sql)
+                .bind(id)
+                .bind(stream as i32)
+                .bind(seq)
+                .bind(at)
+                .bind(event.user_id)
+                .bind(event.action.as_str())
+                .bind(&event.entity_type)
+                .bind(&event.entity_id)
+                .bind(&old)
+                .bind(&new)
+                .bind(&event.reason)
+                .bind(request_id)
+                .bind(&prev)
+                .bind(&hash)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected()))?;
+            if last && backend == Backend::Sqlite {
+                tx_on!(tx, |c| sqlx::query("UPDATE audit_heads SET hash = $1 WHERE stream = $2")
+                    .bind(&hash)
+                    .bind(stream as i32)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+            }
+            prev = hash;
         }
-    };
-    if ids.len() != events.len() {
-        return Err(StoreError::Internal("could not allocate audit ids".into()));
-    }
-
-    for (k, (event, request_id)) in events.iter().enumerate() {
-        let stream = event.stream();
-        let Some(head) = heads.get_mut(&stream) else {
-            return Err(StoreError::Internal("audit stream head missing".into()));
-        };
-        let id = ids[k];
-        let seq = head.0 + 1;
-        let old = event.old_value.as_ref().map(|v| v.to_string());
-        let new = event.new_value.as_ref().map(|v| v.to_string());
-        let hash = entry_hash(
-            &head.1,
-            id,
-            stream as i32,
-            seq,
-            at,
-            event.user_id,
-            event.action.as_str(),
-            &event.entity_type,
-            &event.entity_id,
-            old.as_deref(),
-            new.as_deref(),
-            event.reason.as_deref(),
-            request_id.as_deref(),
-        );
-        let prev = std::mem::replace(&mut head.1, hash.to_vec());
-        head.0 = seq;
-        tx_on!(tx, |c| {
-            sqlx::query(
-            "INSERT INTO audit_log (id, stream, seq, at, user_id, action, entity_type, entity_id, old_value, new_value, reason, request_id, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        )
-        .bind(id)
-        .bind(stream as i32)
-        .bind(seq)
-        .bind(at)
-        .bind(event.user_id)
-        .bind(event.action.as_str())
-        .bind(&event.entity_type)
-        .bind(&event.entity_id)
-        .bind(&old)
-        .bind(&new)
-        .bind(&event.reason)
-        .bind(request_id)
-        .bind(prev)
-        .bind(hash.to_vec())
-        .execute(&mut *c)
-        .await.map(|r| r.rows_affected())
-        })?;
-    }
-
-    for (stream, (_, hash)) in heads {
-        tx_on!(tx, |c| sqlx::query("UPDATE audit_heads SET hash = $1 WHERE stream = $2")
-            .bind(hash)
-            .bind(stream as i32)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        k += n;
     }
     Ok(())
 }

@@ -816,10 +816,11 @@ pub struct SessionInfo {
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
-    user_id: Uuid,
     stage: String,
-    created_at: DateTime<Utc>,
+    session_created_at: DateTime<Utc>,
     last_seen_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    user: User,
 }
 
 /// Looks a session up, enforcing the idle and absolute timeouts (an expired session is
@@ -827,7 +828,9 @@ struct SessionRow {
 pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> {
     let id_hash = sha256_hex(token);
     let row: Option<SessionRow> = on!(store.db.read(), |c| sqlx::query_as(
-        "SELECT user_id, stage, created_at, last_seen_at FROM sessions WHERE id_hash = $1"
+        "SELECT s.stage, s.created_at AS session_created_at, s.last_seen_at,
+                u.id, u.email, u.name, u.active, u.totp_enabled, u.time_zone, u.locked_until, u.created_at
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1"
     )
     .bind(&id_hash)
     .fetch_optional(c)
@@ -835,12 +838,12 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> 
     let Some(row) = row else { return Ok(None) };
     let t = now();
     let idle = store.settings.session_idle;
-    let expired = t - row.last_seen_at > idle || t - row.created_at > store.settings.session_absolute;
-    let user = user(store, row.user_id).await?;
-    if expired || !user.active {
+    let expired = t - row.last_seen_at > idle || t - row.session_created_at > store.settings.session_absolute;
+    let user_id = row.user.id;
+    if expired || !row.user.active {
         let h = id_hash.clone();
         store
-            .write(&Acting::user(row.user_id, None), move |tx| {
+            .write(&Acting::user(user_id, None), move |tx| {
                 Box::pin(async move {
                     let gone = tx_on!(tx, |c| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                         .bind(&h)
@@ -849,7 +852,7 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> 
                         .map(|r| r.rows_affected()))?;
                     if gone > 0 {
                         tx.audit(
-                            AuditEvent::new(AuditAction::Logout, "user", row.user_id)
+                            AuditEvent::new(AuditAction::Logout, "user", user_id)
                                 .new_value(serde_json::json!({"cause": "session timed out"})),
                         );
                     }
@@ -863,7 +866,7 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> 
     if t - row.last_seen_at > touch_every {
         let h = id_hash.clone();
         store
-            .write(&Acting::user(row.user_id, None), move |tx| {
+            .write(&Acting::user(user_id, None), move |tx| {
                 Box::pin(async move {
                     tx_on!(tx, |c| sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
                         .bind(t)
@@ -876,7 +879,7 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> 
             })
             .await?;
     }
-    Ok(Some(SessionInfo { user, stage: SessionStage::parse(&row.stage), created_at: row.created_at }))
+    Ok(Some(SessionInfo { stage: SessionStage::parse(&row.stage), created_at: row.session_created_at, user: row.user }))
 }
 
 /// Signs out: the session is removed server-side.
@@ -1211,23 +1214,30 @@ pub async fn revoke_token(store: &Store, acting: &Acting, id: Uuid) -> Result<()
 
 /// The active user a bearer token belongs to.
 pub async fn authenticate_token(store: &Store, secret: &str) -> Result<Option<User>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        token_id: Uuid,
+        last_used_at: Option<DateTime<Utc>>,
+        #[sqlx(flatten)]
+        user: User,
+    }
     let hash = sha256_hex(secret.trim());
-    let row: Option<(Uuid, Uuid, Option<DateTime<Utc>>)> = on!(store.db.read(), |c| {
+    let row: Option<Row> = on!(store.db.read(), |c| {
         sqlx::query_as(
-            "SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2",
-        )
-        .bind(&hash)
-        .bind(true)
-        .fetch_optional(c)
-        .await
+        "SELECT t.id AS token_id, t.last_used_at, u.id, u.email, u.name, u.active, u.totp_enabled, u.time_zone, u.locked_until, u.created_at
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2"
+    )
+    .bind(&hash)
+    .bind(true)
+    .fetch_optional(c)
+    .await
     })?;
-    let Some((token_id, user_id, last_used)) = row else {
-        return Ok(None);
-    };
+    let Some(row) = row else { return Ok(None) };
     let t = now();
     // Last use is informational; recording it at most hourly keeps reads from becoming writes.
-    if last_used.is_none_or(|l| t - l > chrono::Duration::hours(1)) {
+    if row.last_used_at.is_none_or(|l| t - l > chrono::Duration::hours(1)) {
+        let (token_id, user_id) = (row.token_id, row.user.id);
         store
             .write(&Acting::user(user_id, None), move |tx| {
                 Box::pin(async move {
@@ -1242,7 +1252,7 @@ pub async fn authenticate_token(store: &Store, secret: &str) -> Result<Option<Us
             })
             .await?;
     }
-    Ok(Some(user(store, user_id).await?))
+    Ok(Some(row.user))
 }
 
 /// Creates the organization on a fresh database (first start, or first user from the CLI).

@@ -96,40 +96,19 @@ fn assignee_columns(a: &Assignee) -> (Option<Uuid>, Option<&'static str>, Option
 /// Raises a task inside a context's transaction. Idempotent: an open task with the same rule
 /// key is updated (title, detail, due time); a closed one is left closed.
 pub async fn raise_in(tx: &mut Tx, task: NewTask) -> Result<Uuid> {
-    let existing: Option<(Uuid, String, DateTime<Utc>, String)> =
-        tx_on!(tx, |c| sqlx::query_as("SELECT id, status, due_at, title FROM tasks WHERE rule_key = $1")
-            .bind(&task.rule_key)
-            .fetch_optional(&mut *c)
-            .await)?;
+    raise_inner(tx, task, new_id()).await.map(|(id, _)| id)
+}
+
+/// Raises a task; the flag says whether it is new. The insert comes first: a new rule key
+/// costs one statement, and only a repeat looks at the existing task.
+async fn raise_inner(tx: &mut Tx, task: NewTask, id: Uuid) -> Result<(Uuid, bool)> {
     let (uid, role, kind, sid) = assignee_columns(&task.assignee);
-    if let Some((id, status, due, title)) = existing {
-        if status == "open" && (due != task.due_at || title != task.title) {
-            tx_on!(tx, |c| {
-                sqlx::query(
-                    "UPDATE tasks SET title = $1, detail = $2, due_at = $3, overdue_notified_at = NULL WHERE id = $4",
-                )
-                .bind(&task.title)
-                .bind(&task.detail)
-                .bind(task.due_at)
-                .bind(id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-            tx.audit(
-                AuditEvent::new(AuditAction::Update, "task", id)
-                    .old(serde_json::json!({"title": title, "due_at": due}))
-                    .new_value(serde_json::json!({"title": task.title, "due_at": task.due_at})),
-            );
-        }
-        return Ok(id);
-    }
-    let id = new_id();
     let created_by = tx.acting().user;
-    tx_on!(tx, |c| {
-        sqlx::query(
+    let inserted: Option<Uuid> = tx_on!(tx, |c| {
+        sqlx::query_scalar(
         "INSERT INTO tasks (id, kind, title, detail, subject_type, subject_id, study_id, site_id, assignee_user_id, assignee_role, assignee_scope_kind, assignee_scope_id, due_at, status, rule, rule_key, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, $15, $16, $17)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, $15, $16, $17)
+         ON CONFLICT (rule_key) DO NOTHING RETURNING id"
     )
     .bind(id)
     .bind(&task.kind)
@@ -148,14 +127,39 @@ pub async fn raise_in(tx: &mut Tx, task: NewTask) -> Result<Uuid> {
     .bind(&task.rule_key)
     .bind(created_by)
     .bind(now())
-    .execute(&mut *c)
-    .await.map(|r| r.rows_affected())
+    .fetch_optional(&mut *c)
+    .await
     })?;
-    tx.audit(AuditEvent::new(AuditAction::Create, "task", id).new_value(serde_json::json!({
-        "kind": task.kind, "title": task.title, "subject": format!("{}:{}", task.subject_type, task.subject_id),
-        "assignee": task.assignee, "due_at": task.due_at, "rule": task.rule
-    })));
-    Ok(id)
+    if let Some(id) = inserted {
+        tx.audit(AuditEvent::new(AuditAction::Create, "task", id).new_value(serde_json::json!({
+            "kind": task.kind, "title": task.title, "subject": format!("{}:{}", task.subject_type, task.subject_id),
+            "assignee": task.assignee, "due_at": task.due_at, "rule": task.rule
+        })));
+        return Ok((id, true));
+    }
+    let (id, status, due, title): (Uuid, String, DateTime<Utc>, String) =
+        tx_on!(tx, |c| sqlx::query_as("SELECT id, status, due_at, title FROM tasks WHERE rule_key = $1")
+            .bind(&task.rule_key)
+            .fetch_one(&mut *c)
+            .await)?;
+    if status == "open" && (due != task.due_at || title != task.title) {
+        tx_on!(tx, |c| sqlx::query(
+            "UPDATE tasks SET title = $1, detail = $2, due_at = $3, overdue_notified_at = NULL WHERE id = $4"
+        )
+        .bind(&task.title)
+        .bind(&task.detail)
+        .bind(task.due_at)
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        tx.audit(
+            AuditEvent::new(AuditAction::Update, "task", id)
+                .old(serde_json::json!({"title": title, "due_at": due}))
+                .new_value(serde_json::json!({"title": task.title, "due_at": task.due_at})),
+        );
+    }
+    Ok((id, false))
 }
 
 /// Closes the open task with this rule key, if any (the condition behind it went away).
@@ -233,17 +237,32 @@ pub async fn create_manual(store: &Store, acting: &Acting, m: ManualTask) -> Res
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let id = raise_in(tx, task).await?;
-                task_in(tx, id).await
+                let created_at = now();
+                let shown = task.clone();
+                let (id, _) = raise_inner(tx, task, id).await?;
+                let (uid, role, kind, sid) = assignee_columns(&shown.assignee);
+                Ok(Task {
+                    id,
+                    kind: shown.kind,
+                    title: shown.title,
+                    detail: shown.detail,
+                    subject_type: shown.subject_type,
+                    subject_id: shown.subject_id,
+                    study_id: shown.study_id,
+                    site_id: shown.site_id,
+                    assignee_user_id: uid,
+                    assignee_role: role.map(str::to_string),
+                    assignee_scope_kind: kind.map(str::to_string),
+                    assignee_scope_id: sid,
+                    due_at: shown.due_at,
+                    status: "open".into(),
+                    rule: shown.rule,
+                    created_at,
+                    closed_at: None,
+                })
             })
         })
         .await
-}
-
-async fn task_in(tx: &mut Tx, id: Uuid) -> Result<Task> {
-    let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
-    tx_on!(tx, |c| sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&mut *c).await)?
-        .ok_or(StoreError::NotFound("task"))
 }
 
 pub async fn task(store: &Store, id: Uuid) -> Result<Task> {

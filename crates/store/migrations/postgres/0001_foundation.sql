@@ -115,7 +115,7 @@ CREATE TABLE audit_heads (
     hash BYTEA NOT NULL
 );
 INSERT INTO audit_heads (stream, seq, hash)
-SELECT i, 0, decode(repeat('00', 32), 'hex') FROM generate_series(0, 63) AS i;
+SELECT i, 0, decode(repeat('00', 32), 'hex') FROM generate_series(0, 255) AS i;
 
 CREATE TABLE audit_checkpoints (
     id BIGINT PRIMARY KEY,

@@ -117,7 +117,7 @@ CREATE TABLE audit_heads (
     seq INTEGER NOT NULL,
     hash BLOB NOT NULL
 );
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 63)
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 255)
 INSERT INTO audit_heads (stream, seq, hash) SELECT i, 0, zeroblob(32) FROM n;
 
 CREATE TABLE audit_checkpoints (
