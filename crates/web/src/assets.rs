@@ -6,9 +6,14 @@ use axum::response::{IntoResponse, Response};
 
 const APP_CSS: &str = include_str!("../assets/app.css");
 const HTMX: &str = include_str!("../assets/htmx.min.js");
+const ICON: &str = include_str!("../assets/icon.svg");
 
 pub fn register(r: Routes) -> Routes {
-    r.get("/assets/app.css", css).get("/assets/htmx.min.js", htmx).get("/healthz", healthz)
+    r.get("/assets/app.css", css)
+        .get("/assets/htmx.min.js", htmx)
+        .get("/assets/icon.svg", icon)
+        .get("/favicon.ico", icon)
+        .get("/healthz", healthz)
 }
 
 fn cached(body: &'static str, kind: &'static str) -> Response {
@@ -20,6 +25,10 @@ fn cached(body: &'static str, kind: &'static str) -> Response {
 
 async fn css() -> Response {
     cached(APP_CSS, "text/css; charset=utf-8")
+}
+
+async fn icon() -> Response {
+    cached(ICON, "image/svg+xml")
 }
 
 async fn htmx() -> Response {

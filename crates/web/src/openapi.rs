@@ -3,7 +3,11 @@
 use crate::api;
 use crate::error::{ErrorBody, ErrorDetail, FieldErrorOut};
 use axum::Json;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,9 +23,41 @@ use utoipa::OpenApi;
         api::tasks::notifications, api::tasks::mark_read,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
+    modifiers(&Conventions),
     tags((name = "identity"), (name = "audit"), (name = "tasks"))
 )]
 pub struct ApiDoc;
+
+/// What holds for every operation: it may answer any other status with the error body, and it
+/// accepts a bearer token or the session cookie.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = ResponseBuilder::new()
+            .description("Error: {\"error\": {\"code\", \"message\", \"fields\"?}} with a stable code")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten()
+            {
+                op.responses.responses.entry("default".to_string()).or_insert_with(|| RefOr::T(error.clone()));
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components
+            .add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("cb_session"))));
+        openapi.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("session", Vec::<String>::new()),
+        ]);
+    }
+}
 
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())

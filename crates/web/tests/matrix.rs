@@ -64,6 +64,8 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("GET", "/healthz", Expect::Public, Body::None),
     ("GET", "/assets/app.css", Expect::Public, Body::None),
     ("GET", "/assets/htmx.min.js", Expect::Public, Body::None),
+    ("GET", "/assets/icon.svg", Expect::Public, Body::None),
+    ("GET", "/favicon.ico", Expect::Public, Body::None),
     ("GET", "/api/openapi.json", Expect::Public, Body::None),
     (
         "POST",

@@ -7,8 +7,7 @@ use crate::auth::Authed;
 use crate::error::ApiError;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use chrono::{NaiveDate, NaiveTime, TimeZone as _, Timelike, Utc};
 use clinbridge_core::policy::{Action, Context, Op};
@@ -55,6 +54,7 @@ struct HomePage {
     form_date: String,
     form_time: String,
     tz: String,
+    closed: Option<&'static str>,
 }
 
 async fn page(
@@ -105,6 +105,7 @@ async fn page(
         form_date: tomorrow.format("%Y-%m-%d").to_string(),
         form_time: "09:00".into(),
         tz: tz.name().to_string(),
+        closed: None,
     })
 }
 
@@ -116,8 +117,19 @@ fn row(t: Task, tz: chrono_tz::Tz, site: String) -> TaskRow {
     TaskRow { id: t.id, title: t.title, detail: t.detail, due: local(t.due_at, tz), assignee, site }
 }
 
-async fn home(State(state): State<AppState>, who: Authed) -> PageResult {
-    Ok(render(&page(&state, &who, Vec::new(), String::new()).await?))
+#[derive(Deserialize, Default)]
+pub struct HomeQuery {
+    closed: Option<String>,
+}
+
+async fn home(State(state): State<AppState>, who: Authed, Query(q): Query<HomeQuery>) -> PageResult {
+    let mut p = page(&state, &who, Vec::new(), String::new()).await?;
+    p.closed = match q.closed.as_deref() {
+        Some("done") => Some("Task marked done."),
+        Some("cancelled") => Some("Task cancelled."),
+        _ => None,
+    };
+    Ok(render(&p))
 }
 
 #[derive(Deserialize)]
@@ -166,28 +178,24 @@ async fn add_task(State(state): State<AppState>, who: Authed, Form(f): Form<Task
     Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
 }
 
-async fn close(state: AppState, who: Authed, headers: HeaderMap, id: Uuid, status: TaskStatus) -> PageResult {
+/// Closes a task, then shows the queue again. With htmx the redirect is followed in place and
+/// only the queue is swapped, so counts and the summary stay right and focus lands on the
+/// confirmation.
+async fn close(state: AppState, who: Authed, id: Uuid, status: TaskStatus) -> PageResult {
     let task = store_tasks::task(&state.store, id).await?;
     if !task.is_for(&who.actor) {
         return Err(ApiError::Forbidden.into());
     }
     store_tasks::close(&state.store, &who.acting(), id, status).await?;
-    if headers.contains_key("hx-request") {
-        // htmx swaps the task's row for this: a short confirmation in its place.
-        let msg = if status == TaskStatus::Done { "Done" } else { "Cancelled" };
-        return Ok(
-            axum::response::Html(format!("<li class=\"task closed\" role=\"status\">{msg}.</li>")).into_response()
-        );
-    }
-    Ok(see_other("/"))
+    Ok(see_other(if status == TaskStatus::Done { "/?closed=done" } else { "/?closed=cancelled" }))
 }
 
-async fn done(State(state): State<AppState>, who: Authed, headers: HeaderMap, Path(id): Path<Uuid>) -> PageResult {
-    close(state, who, headers, id, TaskStatus::Done).await
+async fn done(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
+    close(state, who, id, TaskStatus::Done).await
 }
 
-async fn cancel(State(state): State<AppState>, who: Authed, headers: HeaderMap, Path(id): Path<Uuid>) -> PageResult {
-    close(state, who, headers, id, TaskStatus::Cancelled).await
+async fn cancel(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
+    close(state, who, id, TaskStatus::Cancelled).await
 }
 
 pub struct NoteRow {

@@ -1,0 +1,421 @@
+// End-to-end walk through the Clinbridge web UI in a real (headless) Chromium.
+//
+// The test starts `clinbridge demo` on a free port with a throw-away SQLite file, then acts as
+// the Boston coordinator: signs in (after one wrong password), reads the work queue, checks the
+// page works from the keyboard and that the navigation only offers what the role may use, tries
+// things a coordinator must not do, closes a task and signs out.
+//
+// Run it with `node --test` from this folder (scripts/test.sh does that after building).
+//   CLINBRIDGE_BIN   the binary to start (default: <repo>/target/debug/clinbridge)
+//   CHROMIUM_PATH    the browser to drive (default: /usr/bin/chromium)
+//   CI=true          a missing browser fails the run instead of skipping it
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const RESULTS = path.join(HERE, 'test-results');
+
+const BIN = process.env.CLINBRIDGE_BIN
+  ? path.resolve(process.cwd(), process.env.CLINBRIDGE_BIN)
+  : path.join(REPO, 'target', 'debug', 'clinbridge');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const IN_CI = process.env.CI === 'true';
+
+const PASSWORD = 'clinbridge-demo-2026';
+const COORDINATOR = 'coordinator@demo.clinbridge.org';
+const ADMIN = 'admin@demo.clinbridge.org';
+const OVERDUE_TASK = 'Call back the referring cardiologist about a pre-screening candidate';
+const TASK_TO_CLOSE = "Order ECG electrodes and blood draw kits for next week's visits";
+
+const STARTUP_TIMEOUT_MS = 60_000;
+const STEP_TIMEOUT_MS = 60_000;
+
+// Without a browser there is nothing to drive. Locally that is a skip with a clear reason;
+// in CI it is a failure, so a broken install step cannot pass as green.
+const noBrowser = existsSync(CHROMIUM)
+  ? null
+  : `Chromium not found at ${CHROMIUM} (install it with: apt-get install chromium, or set CHROMIUM_PATH)`;
+
+/** A TCP port nothing listens on right now. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The running demo server: its child process, address and everything it printed. */
+class DemoServer {
+  constructor() {
+    this.child = null;
+    this.log = '';
+    this.exited = null;
+    this.dir = null;
+    this.base = null;
+  }
+
+  async start() {
+    if (!existsSync(BIN)) {
+      throw new Error(`clinbridge binary not found at ${BIN}: run \`cargo build -p clinbridge\` or set CLINBRIDGE_BIN`);
+    }
+    this.dir = mkdtempSync(path.join(tmpdir(), 'clinbridge-browser-'));
+    const port = await freePort();
+    this.base = `http://127.0.0.1:${port}`;
+    const db = `sqlite://${path.join(this.dir, 'demo.db')}`;
+    this.child = spawn(BIN, ['demo', '--bind', `127.0.0.1:${port}`, '--database-url', db], {
+      cwd: this.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        // No mail or webhook traffic leaves the machine from a test run.
+        CLINBRIDGE_SMTP_URL: '',
+        CLINBRIDGE_WEBHOOK_URL: '',
+        CLINBRIDGE_PUBLIC_URL: '',
+      },
+    });
+    const keep = (chunk) => {
+      this.log += chunk.toString();
+    };
+    this.child.stdout.on('data', keep);
+    this.child.stderr.on('data', keep);
+    this.child.on('exit', (code, signal) => {
+      this.exited = { code, signal };
+    });
+    this.child.on('error', (err) => {
+      this.exited = { error: err.message };
+    });
+    // If the test process dies on its own, do not leave the server behind.
+    process.once('exit', () => this.child && this.exited === null && this.child.kill('SIGKILL'));
+
+    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (this.exited !== null) {
+        throw new Error(`clinbridge demo exited early (${JSON.stringify(this.exited)}):\n${this.log}`);
+      }
+      try {
+        const res = await fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(2_000) });
+        if (res.status === 200) {
+          const body = await res.json();
+          assert.equal(body.status, 'ok', `unexpected /healthz body ${JSON.stringify(body)}`);
+          return;
+        }
+      } catch {
+        // not listening yet
+      }
+      await sleep(250);
+    }
+    throw new Error(`clinbridge demo did not answer /healthz within ${STARTUP_TIMEOUT_MS / 1000} s:\n${this.log}`);
+  }
+
+  async stop() {
+    if (this.child && this.exited === null) {
+      this.child.kill('SIGTERM');
+      const deadline = Date.now() + 10_000;
+      while (this.exited === null && Date.now() < deadline) await sleep(100);
+      if (this.exited === null) this.child.kill('SIGKILL');
+    }
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(path.join(RESULTS, 'server.log'), this.log);
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Fills the sign-in form the way a person would and submits it with Enter. */
+async function signIn(page, email, password) {
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  const response = page.waitForResponse(
+    (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/login',
+  );
+  await page.getByLabel('Password').press('Enter');
+  const res = await response;
+  await page.waitForLoadState('load');
+  return res;
+}
+
+if (noBrowser && IN_CI) {
+  test('Chromium is installed', () => {
+    assert.fail(`${noBrowser}; CI=true, so the browser test cannot be skipped`);
+  });
+} else if (noBrowser) {
+  console.log(`SKIPPED browser test: ${noBrowser}`);
+  test('demo coordinator in a real browser', { skip: noBrowser }, () => {});
+} else {
+  describe('demo coordinator in a real browser', { timeout: 5 * 60_000 }, suite);
+}
+
+function suite() {
+  const server = new DemoServer();
+  let browser;
+  let context;
+  let page;
+  const pageProblems = [];
+  const failedResponses = [];
+
+  // The steps build on each other (one browser page, one session): after the first failure
+  // the rest are skipped rather than failed, so the report points at the real problem.
+  let broken = null;
+  const step = (name, fn) =>
+    test(name, { timeout: STEP_TIMEOUT_MS }, async (t) => {
+      if (broken) {
+        t.skip(`an earlier step failed: ${broken}`);
+        return;
+      }
+      try {
+        await fn();
+      } catch (err) {
+        broken = name;
+        throw err;
+      }
+    });
+
+  before(async () => {
+    await server.start();
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    });
+    context = await browser.newContext({ baseURL: server.base, viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(15_000);
+    page = await context.newPage();
+    // Script errors and console errors (a blocked asset, a CSP violation) are failures too.
+    page.on('pageerror', (err) => pageProblems.push(`page error: ${err.message}`));
+    // "Failed to load resource" console lines are left to the response check below, which
+    // knows the refusals this test provokes on purpose.
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) {
+        pageProblems.push(`console error on ${page.url()}: ${msg.text()}`);
+      }
+    });
+    page.on('response', (res) => {
+      if (res.status() >= 400) failedResponses.push(`${res.request().method()} ${new URL(res.url()).pathname} ${res.status()}`);
+    });
+  }, { timeout: STARTUP_TIMEOUT_MS + 30_000 });
+
+  after(async () => {
+    try {
+      if (browser) await browser.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  step('an anonymous visit to the work queue lands on the sign-in page', async () => {
+    await page.goto('/');
+    assert.equal(new URL(page.url()).pathname, '/login');
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    // The e-mail field has the focus, so a keyboard user can start typing at once.
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'email');
+    // No navigation is offered before signing in.
+    assert.equal(await page.getByRole('navigation', { name: 'Main' }).count(), 0);
+  });
+
+  step('a wrong password is refused with a clear message', async () => {
+    const res = await signIn(page, COORDINATOR, 'not-the-password-at-all');
+    assert.equal(res.status(), 401);
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    assert.match(await alert.innerText(), /Wrong e-mail or password/);
+    assert.equal(new URL(page.url()).pathname, '/login');
+    // The e-mail address is kept, the password is not.
+    assert.equal(await page.getByLabel('E-mail').inputValue(), COORDINATOR);
+    assert.equal(await page.getByLabel('Password').inputValue(), '');
+  });
+
+  step('the coordinator signs in and sees the work queue', async () => {
+    await signIn(page, COORDINATOR, PASSWORD);
+    assert.equal(new URL(page.url()).pathname, '/');
+    const h1 = page.getByRole('heading', { level: 1 });
+    assert.match(await h1.innerText(), /^Good (morning|afternoon|evening), Maya$/);
+    for (const group of ['Overdue', 'Due today', 'Upcoming']) {
+      await page.getByRole('heading', { level: 3, name: new RegExp(`^${group}\\b`) }).waitFor();
+    }
+    const overdue = page.locator('.group', {
+      has: page.getByRole('heading', { level: 3, name: /^Overdue\b/ }),
+    });
+    await overdue.getByText(OVERDUE_TASK, { exact: true }).waitFor();
+    await page.getByText(TASK_TO_CLOSE, { exact: true }).waitFor();
+
+    mkdirSync(RESULTS, { recursive: true });
+    await page.screenshot({ path: path.join(RESULTS, 'work-queue.png'), fullPage: true });
+  });
+
+  step('the navigation offers only what a coordinator may use', async () => {
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await nav.getByRole('link', { name: 'Work queue', exact: true }).waitFor();
+    await nav.getByRole('link', { name: 'Sites', exact: true }).waitFor();
+    for (const forbidden of ['Users', 'Audit log', 'Security']) {
+      assert.equal(
+        await nav.getByRole('link', { name: forbidden, exact: true }).count(),
+        0,
+        `a coordinator should not be offered "${forbidden}"`,
+      );
+    }
+    assert.equal(
+      await nav.getByRole('link', { name: 'Work queue', exact: true }).getAttribute('aria-current'),
+      'page',
+    );
+  });
+
+  step('the work queue can be used from the keyboard', async () => {
+    await page.goto('/');
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => ({
+      tag: document.activeElement?.tagName,
+      text: document.activeElement?.textContent?.trim(),
+    }));
+    assert.deepEqual(focused, { tag: 'A', text: 'Skip to content' });
+    // The skip link must be on screen while it has the focus.
+    const box = await page.getByRole('link', { name: 'Skip to content' }).boundingBox();
+    assert.ok(box && box.x >= 0 && box.y >= 0 && box.width > 0, `skip link is off screen: ${JSON.stringify(box)}`);
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+    // Every "Done" button names the task it closes, so a screen reader user knows which one.
+    const doneButtons = page.getByRole('button', { name: /^Mark done: / });
+    assert.ok((await doneButtons.count()) >= 2);
+    await page.getByRole('button', { name: `Mark done: ${TASK_TO_CLOSE}` }).waitFor();
+    // The form to add a task has a label on every field.
+    for (const label of ['What needs doing', 'Due date', 'Time', 'Notes']) {
+      await page.getByLabel(label, { exact: true }).waitFor();
+    }
+  });
+
+  step('the user administration page is refused', async () => {
+    const res = await page.goto('/admin/users');
+    assert.equal(res.status(), 403);
+    await page.getByRole('heading', { name: 'Not allowed' }).waitFor();
+    assert.equal(await page.getByText('admin@demo.clinbridge.org').count(), 0);
+  });
+
+  step('the sites page shows only the coordinator\'s site, read-only', async () => {
+    const res = await page.goto('/admin/sites');
+    assert.equal(res.status(), 200);
+    const codes = await page.locator('main table tbody tr td:first-child').allInnerTexts();
+    assert.deepEqual(codes.map((c) => c.trim()), ['BOS']);
+    assert.equal(await page.getByRole('heading', { name: 'New site' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Save site' }).count(), 0);
+  });
+
+  step('creating a site from the page is refused', async () => {
+    // The form is not offered, so post it by hand from the signed-in page: same origin,
+    // with the session cookie. Only the authorization check stands in the way.
+    const outcome = await page.evaluate(async () => {
+      const res = await fetch('/admin/sites', {
+        method: 'POST',
+        body: new URLSearchParams({ code: 'EVIL', name: 'Evil', time_zone: 'UTC', address: 'Nowhere' }),
+        redirect: 'manual',
+      });
+      return { status: res.status, body: await res.text() };
+    });
+    assert.equal(outcome.status, 403, `expected 403, got ${outcome.status}: ${outcome.body.slice(0, 300)}`);
+    assert.doesNotMatch(outcome.body, /cross_site_request/, 'refused as cross-site, not by authorization');
+  });
+
+  step('a cross-site form post is refused before it reaches the application', async () => {
+    // A page on another site that posts a form to Clinbridge, as a forged-request attack would.
+    const attacker = 'http://attacker.invalid';
+    const evil = await context.newPage();
+    try {
+      await evil.route(`${attacker}/**`, (route) =>
+        route.fulfill({
+          contentType: 'text/html',
+          body: `<!doctype html><title>Prize</title>
+            <form method="post" action="${server.base}/admin/sites">
+              <input name="code" value="EVIL2"><input name="name" value="Evil"><input name="time_zone" value="UTC">
+              <button>Claim</button>
+            </form>`,
+        }),
+      );
+      await evil.goto(`${attacker}/prize`);
+      const response = evil.waitForResponse((r) => r.url() === `${server.base}/admin/sites`);
+      await evil.getByRole('button', { name: 'Claim' }).click();
+      const res = await response;
+      assert.equal(res.status(), 403);
+      const body = await res.json();
+      assert.equal(body.error?.code, 'cross_site_request');
+    } finally {
+      await evil.close();
+    }
+  });
+
+  step('nothing changed: the administrator still sees exactly three sites', async () => {
+    const adminContext = await browser.newContext({ baseURL: server.base });
+    try {
+      const admin = await adminContext.newPage();
+      await admin.goto('/login');
+      await signIn(admin, ADMIN, PASSWORD);
+      assert.equal(new URL(admin.url()).pathname, '/');
+      const res = await admin.goto('/admin/sites');
+      assert.equal(res.status(), 200);
+      const codes = await admin.locator('main table tbody tr td:first-child').allInnerTexts();
+      assert.deepEqual(codes.map((c) => c.trim()).sort(), ['BOS', 'CHI', 'SEA']);
+      // The administrator is offered the form the coordinator was not.
+      await admin.getByRole('heading', { name: 'New site' }).waitFor();
+    } finally {
+      await adminContext.close();
+    }
+  });
+
+  step('marking a task done takes it off the queue', async () => {
+    await page.goto('/');
+    const button = page.getByRole('button', { name: `Mark done: ${TASK_TO_CLOSE}` });
+    const response = page.waitForResponse(
+      (r) => r.request().method() === 'POST' && /\/tasks\/[^/]+\/done$/.test(new URL(r.url()).pathname),
+    );
+    await button.click();
+    assert.equal((await response).status(), 303);
+    // htmx follows the redirect in place and swaps the queue: the confirmation takes focus.
+    const confirmation = page.getByRole('status').filter({ hasText: 'Task marked done.' });
+    await confirmation.waitFor();
+    assert.equal(await confirmation.evaluate((el) => el === document.activeElement), true);
+    await page.screenshot({ path: path.join(RESULTS, 'work-queue-after-done.png'), fullPage: true });
+    assert.equal(await page.getByText(TASK_TO_CLOSE, { exact: true }).count(), 0);
+    // And it stays gone.
+    await page.reload();
+    await page.getByRole('heading', { level: 1 }).waitFor();
+    assert.equal(await page.getByText(TASK_TO_CLOSE, { exact: true }).count(), 0);
+    await page.getByText(OVERDUE_TASK, { exact: true }).waitFor();
+  });
+
+  step('signing out ends the session', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('signed_out') === '1');
+    await page.getByText('You are signed out.').waitFor();
+    await page.goto('/');
+    assert.equal(new URL(page.url()).pathname, '/login');
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+  });
+
+  test('no script errors, and no failed requests but the refusals provoked above', () => {
+    assert.deepEqual(pageProblems, []);
+    if (!broken) {
+      // The browser's own favicon probe is not reported as a response, so it is not listed here.
+      assert.deepEqual(failedResponses, ['POST /login 401', 'GET /admin/users 403', 'POST /admin/sites 403']);
+    }
+  });
+}
