@@ -250,11 +250,20 @@ pub struct User {
 
 const USER_COLUMNS: &str = "id, email, name, active, totp_enabled, time_zone, locked_until, created_at";
 
+/// Waits for one of the hashing permits, at most ten seconds: past that the server is under a
+/// sign-in flood and answers "busy" rather than queueing without end.
+async fn hashing_permit(store: &Store) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    match tokio::time::timeout(std::time::Duration::from_secs(10), store.hashing.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(StoreError::Internal("hashing closed".into())),
+        Err(_) => Err(StoreError::Busy),
+    }
+}
+
 /// Hashes a password with argon2id off the async threads, holding one of a few permits so a
 /// flood of sign-ins queues here instead of taking every core from other requests.
 pub async fn hash_password(store: &Store, password: &NewPassword) -> Result<String> {
-    let _permit =
-        store.hashing.clone().acquire_owned().await.map_err(|_| StoreError::Internal("hashing closed".into()))?;
+    let _permit = hashing_permit(store).await?;
     let p = password.expose().to_string();
     tokio::task::spawn_blocking(move || hash_password_blocking(&p))
         .await
@@ -262,8 +271,7 @@ pub async fn hash_password(store: &Store, password: &NewPassword) -> Result<Stri
 }
 
 async fn verify_password(store: &Store, password: &str, stored: Option<String>) -> Result<bool> {
-    let _permit =
-        store.hashing.clone().acquire_owned().await.map_err(|_| StoreError::Internal("hashing closed".into()))?;
+    let _permit = hashing_permit(store).await?;
     let p = password.to_string();
     tokio::task::spawn_blocking(move || {
         // An unknown account is checked against a fixed hash so that the answer takes as long

@@ -56,6 +56,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("internal: {0}")]
     Internal(String),
+    /// Too much work waiting (a sign-in flood); try again shortly.
+    #[error("busy")]
+    Busy,
 }
 
 impl StoreError {

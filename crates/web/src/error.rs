@@ -145,6 +145,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(i) => ApiError::Invalid(i.0),
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Refused(m) => ApiError::Refused(m),
+            StoreError::Busy => ApiError::Busy,
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::Internal

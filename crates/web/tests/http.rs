@@ -24,6 +24,7 @@ both_backends!(
     second_factor_enrolment_and_sign_in,
     role_requiring_a_second_factor_must_enrol,
     overdue_tasks_notify_in_app_and_by_webhook,
+    overdue_tasks_are_emailed_when_smtp_is_configured,
 );
 
 async fn sign_in_me_and_sign_out(db: &TestDb) {
@@ -504,4 +505,70 @@ async fn overdue_tasks_notify_in_app_and_by_webhook(db: &TestDb) {
     );
     let page = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("class=\"count\">1<"), "unread count in the header");
+}
+
+/// A minimal SMTP server standing in for the mail relay: it accepts every message and hands
+/// the raw text over.
+async fn smtp_sink() -> (u16, tokio::sync::mpsc::Receiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut message = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250-sink\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            let _ = write.write_all(b"354 go on\r\n").await;
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                message.push_str(&l);
+                                message.push('\n');
+                            }
+                            let _ = tx.send(std::mem::take(&mut message)).await;
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+async fn overdue_tasks_are_emailed_when_smtp_is_configured(db: &TestDb) {
+    let (port, mut rx) = smtp_sink().await;
+    let config = Config {
+        smtp: Some(clinbridge_web::SmtpConfig {
+            url: format!("smtp://127.0.0.1:{port}"),
+            from: "Clinbridge <clinbridge@example.org>".into(),
+        }),
+        ..Config::default()
+    };
+    let app = spawn_with(db, Settings::default(), config).await;
+    clinbridge_web::notify::tick(&app.state).await;
+    let mail = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+    assert!(
+        mail.contains("To: \"Maya Okafor\" <coordinator@demo.clinbridge.org>")
+            || mail.contains("To: Maya Okafor <coordinator@demo.clinbridge.org>"),
+        "{mail}"
+    );
+    assert!(mail.contains("Subject: Overdue: Call back the referring cardiologist"), "{mail}");
+    assert!(mail.contains("overdue"), "{mail}");
 }
