@@ -3,7 +3,7 @@
 //! hash chain and the checkpoint chain and names the first broken entry.
 
 use crate::db::{Backend, Tx};
-use crate::{Result, Store, StoreError, on, tx_on};
+use crate::{Result, Store, StoreError, exec, on, tx_on};
 use chrono::{DateTime, Utc};
 use clinbridge_core::audit::{AuditEntry, ChainBreak, ChainVerifier, GENESIS, checkpoint_hash, entry_hash};
 use futures::TryStreamExt;
@@ -112,31 +112,26 @@ pub(crate) async fn flush(tx: &mut Tx) -> Result<()> {
                 "INSERT INTO audit_log (id, stream, seq, at, user_id, action, entity_type, entity_id, old_value, new_value, reason, request_id, prev_hash, hash)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             };
-            tx_on!(tx, |c| sqlx::query(sql)
-                .bind(id)
-                .bind(stream as i32)
-                .bind(seq)
-                .bind(at)
-                .bind(event.user_id)
-                .bind(event.action.as_str())
-                .bind(&event.entity_type)
-                .bind(&event.entity_id)
-                .bind(&old)
-                .bind(&new)
-                .bind(&event.reason)
-                .bind(request_id)
-                .bind(&prev)
-                .bind(&hash)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+            exec!(
+                tx,
+                sql,
+                id,
+                stream as i32,
+                seq,
+                at,
+                event.user_id,
+                event.action.as_str(),
+                &event.entity_type,
+                &event.entity_id,
+                &old,
+                &new,
+                &event.reason,
+                request_id,
+                &prev,
+                &hash
+            )?;
             if last && backend == Backend::Sqlite {
-                tx_on!(tx, |c| sqlx::query("UPDATE audit_heads SET hash = $1 WHERE stream = $2")
-                    .bind(&hash)
-                    .bind(stream as i32)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                exec!(tx, "UPDATE audit_heads SET hash = $1 WHERE stream = $2", &hash, stream as i32)?;
             }
             prev = hash;
         }
@@ -329,17 +324,15 @@ pub async fn checkpoint(store: &Store) -> Result<Option<i64>> {
                 };
                 let at = crate::now();
                 let hash = checkpoint_hash(&prev, id, at, &heads);
-                tx_on!(tx, |c| sqlx::query(
-                    "INSERT INTO audit_checkpoints (id, at, heads, prev_hash, hash) VALUES ($1, $2, $3, $4, $5)"
-                )
-                .bind(id)
-                .bind(at)
-                .bind(&json)
-                .bind(prev)
-                .bind(hash.to_vec())
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                exec!(
+                    tx,
+                    "INSERT INTO audit_checkpoints (id, at, heads, prev_hash, hash) VALUES ($1, $2, $3, $4, $5)",
+                    id,
+                    at,
+                    &json,
+                    prev,
+                    hash.to_vec()
+                )?;
                 Ok(Some(id))
             })
         })

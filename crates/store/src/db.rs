@@ -33,6 +33,14 @@ macro_rules! tx_on {
     };
 }
 
+/// Executes one statement with its parameters inside a transaction; gives the rows affected.
+#[macro_export]
+macro_rules! exec {
+    ($tx:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::tx_on!($tx, |c| sqlx::query($sql)$(.bind($bind))*.execute(&mut *c).await.map(|r| r.rows_affected()))
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -2,7 +2,7 @@
 //! API tokens and TOTP. Every change writes its audit row in the same transaction.
 
 use crate::secrets::{hash_password_blocking, random_token, sha256_hex, verify_password_blocking};
-use crate::{Acting, Result, Store, StoreError, Tx, new_id, now, on, tx_on};
+use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
 use chrono::{DateTime, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::identity::{Code, Email, Grant, NewPassword, Role, Scope, TimeZone};
@@ -32,13 +32,7 @@ pub async fn create_organization(store: &Store, acting: &Acting, name: &str) -> 
         .write(acting, move |tx| {
             Box::pin(async move {
                 let id = new_id();
-                tx_on!(tx, |c| sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(&name)
-                    .bind(now())
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                exec!(tx, "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)", id, &name, now())?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Create, "organization", id)
                         .new_value(serde_json::json!({"name": name})),
@@ -66,12 +60,7 @@ pub async fn set_mfa_required_roles(store: &Store, acting: &Acting, roles: Vec<R
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query("UPDATE organizations SET mfa_required_roles = $1 WHERE id = $2")
-                    .bind(&value)
-                    .bind(org.id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                exec!(tx, "UPDATE organizations SET mfa_required_roles = $1 WHERE id = $2", &value, org.id)?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "organization", org.id)
                         .old(serde_json::json!({"mfa_required_roles": org.mfa_required_roles}))
@@ -141,19 +130,7 @@ pub async fn create_site(store: &Store, acting: &Acting, input: SiteInput) -> Re
                     active: true,
                 };
                 let t = now();
-                tx_on!(tx, |c| sqlx::query(
-                    "INSERT INTO sites (id, org_id, code, name, time_zone, address, active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
-                )
-                .bind(site.id)
-                .bind(org.id)
-                .bind(&site.code)
-                .bind(&site.name)
-                .bind(&site.time_zone)
-                .bind(&site.address)
-                .bind(site.active)
-                .bind(t)
-                .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))
+                exec!(tx, "INSERT INTO sites (id, org_id, code, name, time_zone, address, active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)", site.id, org.id, &site.code, &site.name, &site.time_zone, &site.address, site.active, t)
                 .map_err(|e| StoreError::from(e).unique_as("code", "is already used by another site"))?;
                 tx.audit(AuditEvent::new(AuditAction::Create, "site", site.id).new_value(&site));
                 Ok(site)
@@ -178,18 +155,7 @@ pub async fn update_site(store: &Store, acting: &Acting, id: Uuid, input: SiteIn
                 if old == site {
                     return Ok(site);
                 }
-                tx_on!(tx, |c| sqlx::query(
-                    "UPDATE sites SET code = $1, name = $2, time_zone = $3, address = $4, active = $5, updated_at = $6 WHERE id = $7"
-                )
-                .bind(&site.code)
-                .bind(&site.name)
-                .bind(&site.time_zone)
-                .bind(&site.address)
-                .bind(site.active)
-                .bind(now())
-                .bind(id)
-                .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))
+                exec!(tx, "UPDATE sites SET code = $1, name = $2, time_zone = $3, address = $4, active = $5, updated_at = $6 WHERE id = $7", &site.code, &site.name, &site.time_zone, &site.address, site.active, now(), id)
                 .map_err(|e| StoreError::from(e).unique_as("code", "is already used by another site"))?;
                 tx.audit(AuditEvent::new(AuditAction::Update, "site", id).old(&old).new_value(&site));
                 Ok(site)
@@ -308,19 +274,8 @@ pub async fn create_user(store: &Store, acting: &Acting, user: NewUser, grants: 
             Box::pin(async move {
                 let id = new_id();
                 let t = now();
-                tx_on!(tx, |c| sqlx::query(
-                    "INSERT INTO users (id, org_id, email, name, password_hash, time_zone, password_changed_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)"
-                )
-                .bind(id)
-                .bind(org.id)
-                .bind(user.email.as_str())
-                .bind(&user.name)
-                .bind(&hash)
-                .bind(user.time_zone.as_str())
-                .bind(t)
-                .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))
+                exec!(tx, "INSERT INTO users (id, org_id, email, name, password_hash, time_zone, password_changed_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)", id, org.id, user.email.as_str(), &user.name, &hash, user.time_zone.as_str(), t)
                 .map_err(|e| StoreError::from(e).unique_as("email", "is already used by another user"))?;
                 tx.audit(AuditEvent::new(AuditAction::Create, "user", id).new_value(serde_json::json!({
                     "email": user.email.as_str(), "name": user.name, "time_zone": user.time_zone.as_str()
@@ -381,19 +336,10 @@ pub async fn set_user_active(
                 if old.active == active {
                     return Ok(());
                 }
-                tx_on!(tx, |c| sqlx::query("UPDATE users SET active = $1, failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3")
-                    .bind(active)
-                    .bind(now())
-                    .bind(id)
-                    .execute(&mut *c)
-                    .await.map(|r| r.rows_affected()))?;
+                exec!(tx, "UPDATE users SET active = $1, failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3", active, now(), id)?;
                 if !active {
-                    tx_on!(tx, |c| sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *c).await.map(|r| r.rows_affected()))?;
-                    tx_on!(tx, |c| sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                        .bind(now())
-                        .bind(id)
-                        .execute(&mut *c)
-                        .await.map(|r| r.rows_affected()))?;
+                    exec!(tx, "DELETE FROM sessions WHERE user_id = $1", id)?;
+                    exec!(tx, "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL", now(), id)?;
                 }
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "user", id)
@@ -421,19 +367,8 @@ pub async fn set_password(
         .write(acting, move |tx| {
             Box::pin(async move {
                 user_in(tx, id).await?;
-                tx_on!(tx, |c| sqlx::query(
-                    "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3"
-                )
-                .bind(&hash)
-                .bind(now())
-                .bind(id)
-                .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))?;
-                tx_on!(tx, |c| sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
-                    .bind(id)
-                    .bind(keep.clone().unwrap_or_default())
-                    .execute(&mut *c)
-                    .await.map(|r| r.rows_affected()))?;
+                exec!(tx, "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3", &hash, now(), id)?;
+                exec!(tx, "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2", id, keep.clone().unwrap_or_default())?;
                 // The hash itself is never written to the audit log.
                 tx.audit(AuditEvent::new(AuditAction::Update, "user", id).new_value(serde_json::json!({"password": "changed"})));
                 Ok(())
@@ -536,18 +471,16 @@ async fn add_grant_in(tx: &mut Tx, user_id: Uuid, grant: Grant) -> Result<Uuid> 
         return Err(StoreError::conflict("scope", "does not name an existing site or study"));
     }
     let id = new_id();
-    tx_on!(tx, |c| sqlx::query(
-        "INSERT INTO grants (id, user_id, role, scope_kind, scope_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    exec!(
+        tx,
+        "INSERT INTO grants (id, user_id, role, scope_kind, scope_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        user_id,
+        grant.role.as_str(),
+        grant.scope.kind(),
+        scope_id(grant.scope),
+        now()
     )
-    .bind(id)
-    .bind(user_id)
-    .bind(grant.role.as_str())
-    .bind(grant.scope.kind())
-    .bind(scope_id(grant.scope))
-    .bind(now())
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))
     .map_err(|e| StoreError::from(e).unique_as("role", "the user already holds this role in this scope"))?;
     tx.audit(AuditEvent::new(AuditAction::PermissionChange, "user", user_id).new_value(serde_json::json!({
         "grant": "added", "grant_id": id, "role": grant.role.as_str(), "scope": grant.scope.kind(), "scope_id": grant.scope.id()
@@ -580,7 +513,7 @@ pub async fn remove_grant(store: &Store, acting: &Acting, grant_id: Uuid) -> Res
                 if tx.acting().user == Some(user_id) && role == Role::Admin.as_str() {
                     return Err(StoreError::Refused("you cannot remove your own administrator role".into()));
                 }
-                tx_on!(tx, |c| sqlx::query("DELETE FROM grants WHERE id = $1").bind(grant_id).execute(&mut *c).await.map(|r| r.rows_affected()))?;
+                exec!(tx, "DELETE FROM grants WHERE id = $1", grant_id)?;
                 tx.audit(AuditEvent::new(AuditAction::PermissionChange, "user", user_id).old(serde_json::json!({
                     "grant": "removed", "grant_id": grant_id, "role": role, "scope": kind, "scope_id": if kind == "organization" { None } else { Some(sid) }
                 })));
@@ -727,11 +660,7 @@ pub async fn login(
                     let failures = if row.locked_until.is_some() { 1 } else { row.failed_logins + 1 };
                     if failures >= threshold {
                         let until = t + lock_for;
-                        tx_on!(tx, |c| sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
-                            .bind(until)
-                            .bind(user_id)
-                            .execute(&mut *c)
-                            .await.map(|r| r.rows_affected()))?;
+                        exec!(tx, "UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2", until, user_id)?;
                         tx.audit(AuditEvent::new(AuditAction::Lockout, "user", user_id).new_value(serde_json::json!({
                             "locked_until": until, "failed_logins": failures
                         })));
@@ -756,11 +685,7 @@ pub async fn login(
                         )
                         .await?;
                     } else {
-                        tx_on!(tx, |c| sqlx::query("UPDATE users SET failed_logins = $1, locked_until = NULL WHERE id = $2")
-                            .bind(failures)
-                            .bind(user_id)
-                            .execute(&mut *c)
-                            .await.map(|r| r.rows_affected()))?;
+                        exec!(tx, "UPDATE users SET failed_logins = $1, locked_until = NULL WHERE id = $2", failures, user_id)?;
                     }
                     Ok(())
                 })
@@ -789,21 +714,10 @@ pub async fn login(
         .write(&acting, move |tx| {
             Box::pin(async move {
                 if let Some(p) = prev_hash {
-                    tx_on!(tx, |c| sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(p).execute(&mut *c).await.map(|r| r.rows_affected()))?;
+                    exec!(tx, "DELETE FROM sessions WHERE id_hash = $1", p)?;
                 }
-                tx_on!(tx, |c| sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-                    .bind(user_id)
-                    .execute(&mut *c)
-                    .await.map(|r| r.rows_affected()))?;
-                tx_on!(tx, |c| sqlx::query(
-                    "INSERT INTO sessions (id_hash, user_id, stage, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)"
-                )
-                .bind(&token_hash)
-                .bind(user_id)
-                .bind(stage.as_str())
-                .bind(t)
-                .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))?;
+                exec!(tx, "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", user_id)?;
+                exec!(tx, "INSERT INTO sessions (id_hash, user_id, stage, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)", &token_hash, user_id, stage.as_str(), t)?;
                 tx.audit(AuditEvent::new(AuditAction::Login, "user", user_id).new_value(serde_json::json!({
                     "stage": stage.as_str(), "second_factor": totp_ok == Some(true)
                 })));
@@ -853,11 +767,7 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> 
         store
             .write(&Acting::user(user_id, None), move |tx| {
                 Box::pin(async move {
-                    let gone = tx_on!(tx, |c| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-                        .bind(&h)
-                        .execute(&mut *c)
-                        .await
-                        .map(|r| r.rows_affected()))?;
+                    let gone = exec!(tx, "DELETE FROM sessions WHERE id_hash = $1", &h)?;
                     if gone > 0 {
                         tx.audit(
                             AuditEvent::new(AuditAction::Logout, "user", user_id)
@@ -876,12 +786,7 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<SessionInfo>> 
         store
             .write(&Acting::user(user_id, None), move |tx| {
                 Box::pin(async move {
-                    tx_on!(tx, |c| sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
-                        .bind(t)
-                        .bind(&h)
-                        .execute(&mut *c)
-                        .await
-                        .map(|r| r.rows_affected()))?;
+                    exec!(tx, "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2", t, &h)?;
                     Ok(())
                 })
             })
@@ -896,11 +801,7 @@ pub async fn logout(store: &Store, acting: &Acting, token: &str) -> Result<()> {
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let gone = tx_on!(tx, |c| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-                    .bind(&h)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                let gone = exec!(tx, "DELETE FROM sessions WHERE id_hash = $1", &h)?;
                 if gone > 0
                     && let Some(u) = tx.acting().user
                 {
@@ -914,11 +815,7 @@ pub async fn logout(store: &Store, acting: &Acting, token: &str) -> Result<()> {
 
 /// Moves a session on after its second factor was checked or enrolled.
 async fn promote_session(tx: &mut Tx, token_hash: &str) -> Result<()> {
-    tx_on!(tx, |c| sqlx::query("UPDATE sessions SET stage = 'full' WHERE id_hash = $1")
-        .bind(token_hash)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    exec!(tx, "UPDATE sessions SET stage = 'full' WHERE id_hash = $1", token_hash)?;
     Ok(())
 }
 
@@ -947,13 +844,7 @@ pub async fn totp_begin(store: &Store, acting: &Acting, user_id: Uuid) -> Result
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query("UPDATE users SET totp_secret = $1, totp_enabled = $2 WHERE id = $3")
-                    .bind(&s)
-                    .bind(false)
-                    .bind(user_id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                exec!(tx, "UPDATE users SET totp_secret = $1, totp_enabled = $2 WHERE id = $3", &s, false, user_id)?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "user", user_id)
                         .new_value(serde_json::json!({"totp": "enrolment started"})),
@@ -1010,27 +901,16 @@ pub async fn totp_confirm(
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query("UPDATE users SET totp_enabled = $1 WHERE id = $2")
-                    .bind(true)
-                    .bind(user_id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
-                tx_on!(tx, |c| sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                exec!(tx, "UPDATE users SET totp_enabled = $1 WHERE id = $2", true, user_id)?;
+                exec!(tx, "DELETE FROM recovery_codes WHERE user_id = $1", user_id)?;
                 for h in &hashes {
-                    tx_on!(tx, |c| sqlx::query(
-                        "INSERT INTO recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)"
-                    )
-                    .bind(new_id())
-                    .bind(user_id)
-                    .bind(h)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    exec!(
+                        tx,
+                        "INSERT INTO recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)",
+                        new_id(),
+                        user_id,
+                        h
+                    )?;
                 }
                 if let Some(s) = sess {
                     promote_session(tx, &s).await?;
@@ -1070,14 +950,7 @@ pub async fn totp_complete(store: &Store, request_id: Option<String>, session_to
                 let mut ok = by_totp;
                 let mut used_recovery = false;
                 if !ok {
-                    let used = tx_on!(tx, |c| sqlx::query(
-                        "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL"
-                    )
-                    .bind(now())
-                    .bind(user_id)
-                    .bind(&recovery_hash)
-                    .execute(&mut *c)
-                    .await.map(|r| r.rows_affected()))?;
+                    let used = exec!(tx, "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL", now(), user_id, &recovery_hash)?;
                     ok = used == 1;
                     used_recovery = ok;
                 }
@@ -1102,17 +975,8 @@ pub async fn totp_disable(store: &Store, acting: &Acting, user_id: Uuid, reason:
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query("UPDATE users SET totp_enabled = $1, totp_secret = NULL WHERE id = $2")
-                    .bind(false)
-                    .bind(user_id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
-                tx_on!(tx, |c| sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                exec!(tx, "UPDATE users SET totp_enabled = $1, totp_secret = NULL WHERE id = $2", false, user_id)?;
+                exec!(tx, "DELETE FROM recovery_codes WHERE user_id = $1", user_id)?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "user", user_id)
                         .new_value(serde_json::json!({"totp": "disabled"}))
@@ -1153,17 +1017,7 @@ pub async fn create_token(store: &Store, acting: &Acting, user_id: Uuid, name: &
             Box::pin(async move {
                 user_in(tx, user_id).await?;
                 let t = ApiToken { id: new_id(), user_id, name, prefix, created_at: now(), last_used_at: None, revoked_at: None };
-                tx_on!(tx, |c| sqlx::query(
-                    "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
-                )
-                .bind(t.id)
-                .bind(user_id)
-                .bind(&t.name)
-                .bind(&hash)
-                .bind(&t.prefix)
-                .bind(t.created_at)
-                .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))?;
+                exec!(tx, "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)", t.id, user_id, &t.name, &hash, &t.prefix, t.created_at)?;
                 tx.audit(AuditEvent::new(AuditAction::Create, "api_token", t.id).new_value(serde_json::json!({
                     "user_id": user_id, "name": t.name, "prefix": t.prefix
                 })));
@@ -1199,14 +1053,8 @@ pub async fn revoke_token(store: &Store, acting: &Acting, id: Uuid) -> Result<()
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let r = tx_on!(tx, |c| sqlx::query(
-                    "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
-                )
-                .bind(now())
-                .bind(id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))?;
+                let r =
+                    exec!(tx, "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", now(), id)?;
                 if r == 0 {
                     return Err(StoreError::NotFound("token"));
                 }
@@ -1249,12 +1097,7 @@ pub async fn authenticate_token(store: &Store, secret: &str) -> Result<Option<Us
         store
             .write(&Acting::user(user_id, None), move |tx| {
                 Box::pin(async move {
-                    tx_on!(tx, |c| sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-                        .bind(t)
-                        .bind(token_id)
-                        .execute(&mut *c)
-                        .await
-                        .map(|r| r.rows_affected()))?;
+                    exec!(tx, "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2", t, token_id)?;
                     Ok(())
                 })
             })

@@ -2,7 +2,7 @@
 //! re-checks the password; the signature keeps the printed name, UTC time, meaning and the
 //! SHA-256 of the canonical record version, and is void as soon as the record differs.
 
-use crate::{Acting, Result, Store, StoreError, new_id, now, on, tx_on};
+use crate::{Acting, Result, Store, StoreError, exec, new_id, now, on};
 use chrono::{DateTime, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::signature::{Meaning, record_hash};
@@ -75,20 +75,8 @@ pub async fn sign(
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                tx_on!(tx, |c| sqlx::query(
-                    "INSERT INTO signatures (id, user_id, printed_name, meaning, record_type, record_id, record_hash, signed_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                )
-                .bind(s.id)
-                .bind(s.user_id)
-                .bind(&s.printed_name)
-                .bind(&s.meaning)
-                .bind(&s.record_type)
-                .bind(&s.record_id)
-                .bind(&s.record_hash)
-                .bind(s.signed_at)
-                .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))?;
+                exec!(tx, "INSERT INTO signatures (id, user_id, printed_name, meaning, record_type, record_id, record_hash, signed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", s.id, s.user_id, &s.printed_name, &s.meaning, &s.record_type, &s.record_id, &s.record_hash, s.signed_at)?;
                 tx.audit(AuditEvent::new(AuditAction::Signature, &s.record_type, &s.record_id).new_value(serde_json::json!({
                     "signature_id": s.id, "printed_name": s.printed_name, "meaning": s.meaning, "record_hash": s.record_hash, "signed_at": s.signed_at
                 })));

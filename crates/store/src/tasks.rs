@@ -1,7 +1,7 @@
 //! The task engine's store: contexts raise and resolve tasks idempotently (one task per rule
 //! key), people add their own, and the ticker turns overdue tasks into notifications.
 
-use crate::{Acting, Result, Store, StoreError, Tx, new_id, now, on, tx_on};
+use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
 use chrono::{DateTime, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::identity::{Role, Scope};
@@ -143,16 +143,14 @@ async fn raise_inner(tx: &mut Tx, task: NewTask, id: Uuid) -> Result<(Uuid, bool
             .fetch_one(&mut *c)
             .await)?;
     if status == "open" && (due != task.due_at || title != task.title) {
-        tx_on!(tx, |c| sqlx::query(
-            "UPDATE tasks SET title = $1, detail = $2, due_at = $3, overdue_notified_at = NULL WHERE id = $4"
-        )
-        .bind(&task.title)
-        .bind(&task.detail)
-        .bind(task.due_at)
-        .bind(id)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        exec!(
+            tx,
+            "UPDATE tasks SET title = $1, detail = $2, due_at = $3, overdue_notified_at = NULL WHERE id = $4",
+            &task.title,
+            &task.detail,
+            task.due_at,
+            id
+        )?;
         tx.audit(
             AuditEvent::new(AuditAction::Update, "task", id)
                 .old(serde_json::json!({"title": title, "due_at": due}))
@@ -363,26 +361,12 @@ pub async fn announce_overdue(store: &Store) -> Result<Vec<Delivered>> {
         .write(&Acting::system(), move |tx| {
             Box::pin(async move {
                 for d in &batch {
-                    let r = tx_on!(tx, |c| sqlx::query("UPDATE tasks SET overdue_notified_at = $1 WHERE id = $2 AND overdue_notified_at IS NULL")
-                        .bind(t)
-                        .bind(d.task.id)
-                        .execute(&mut *c)
-                        .await.map(|r| r.rows_affected()))?;
+                    let r = exec!(tx, "UPDATE tasks SET overdue_notified_at = $1 WHERE id = $2 AND overdue_notified_at IS NULL", t, d.task.id)?;
                     if r == 0 {
                         continue;
                     }
                     for (user_id, _, _) in &d.recipients {
-                        tx_on!(tx, |c| sqlx::query(
-                            "INSERT INTO notifications (id, user_id, task_id, title, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
-                        )
-                        .bind(new_id())
-                        .bind(user_id)
-                        .bind(d.task.id)
-                        .bind(format!("Overdue: {}", d.task.title))
-                        .bind(&d.task.detail)
-                        .bind(t)
-                        .execute(&mut *c)
-                        .await.map(|r| r.rows_affected()))?;
+                        exec!(tx, "INSERT INTO notifications (id, user_id, task_id, title, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)", new_id(), user_id, d.task.id, format!("Overdue: {}", d.task.title), &d.task.detail, t)?;
                     }
                 }
                 Ok(())

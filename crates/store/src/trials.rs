@@ -1,7 +1,7 @@
 //! Studies, as far as the foundation needs them: a code and title that grants can be scoped
 //! to. The trials context extends this table with protocol, phase, arms and the rest.
 
-use crate::{Acting, Result, Store, StoreError, new_id, now, on, tx_on};
+use crate::{Acting, Result, Store, StoreError, exec, new_id, now, on};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::identity::Code;
 use serde::Serialize;
@@ -23,17 +23,7 @@ pub async fn create_study(store: &Store, acting: &Acting, code: Code, title: &st
             Box::pin(async move {
                 let s = Study { id: new_id(), code: code.as_str().to_string(), title, status: "draft".into() };
                 let t = now();
-                tx_on!(tx, |c| sqlx::query(
-                    "INSERT INTO studies (id, org_id, code, title, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
-                )
-                .bind(s.id)
-                .bind(org.id)
-                .bind(&s.code)
-                .bind(&s.title)
-                .bind(&s.status)
-                .bind(t)
-                .execute(&mut *c)
-                .await.map(|r| r.rows_affected()))
+                exec!(tx, "INSERT INTO studies (id, org_id, code, title, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)", s.id, org.id, &s.code, &s.title, &s.status, t)
                 .map_err(|e| StoreError::from(e).unique_as("code", "is already used by another study"))?;
                 tx.audit(AuditEvent::new(AuditAction::Create, "study", s.id).new_value(&s));
                 Ok(s)
