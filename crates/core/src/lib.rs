@@ -7,6 +7,7 @@ pub mod identity;
 pub mod policy;
 pub mod signature;
 pub mod tasks;
+pub mod trials;
 
 use serde::Serialize;
 

@@ -73,9 +73,47 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
         store,
         &system,
         Code::parse("code", "CARDIO-HF3")?,
-        "CARDIO-HF3: a phase 3, randomized, double-blind trial of an SGLT2 inhibitor in heart failure with preserved ejection fraction",
+        clinbridge_core::trials::StudyDetails {
+            title: "A phase 3, randomized, double-blind, placebo-controlled trial of an SGLT2 inhibitor in heart failure with preserved ejection fraction".into(),
+            short_title: "CARDIO-HF3".into(),
+            protocol_number: "LCR-HF-301".into(),
+            phase: "phase_3".into(),
+            sponsor: "Meridian Cardiometabolic Therapeutics".into(),
+            registry_id: "NCT05873214".into(),
+            ind_ide: "IND 158734".into(),
+            therapeutic_area: "Cardiology".into(),
+            target_enrollment: 240,
+        },
     )
     .await?;
+    for (code, name, ratio) in [("ACTIVE", "Active drug 10 mg once daily", 2), ("PLACEBO", "Matching placebo", 1)] {
+        crate::trials::add_arm(store, &system, study.id, code, name, ratio, "").await?;
+    }
+    let today = crate::now().date_naive();
+    crate::trials::add_protocol_version(
+        store,
+        &system,
+        study.id,
+        "1.0",
+        "",
+        today - chrono::Duration::days(400),
+        "Original protocol.",
+    )
+    .await?;
+    crate::trials::add_protocol_version(
+        store,
+        &system,
+        study.id,
+        "2.0",
+        "Amendment 2",
+        today - chrono::Duration::days(35),
+        "Widens the NT-proBNP inclusion range and adds a week 12 safety visit.",
+    )
+    .await?;
+    crate::trials::set_status(store, &system, study.id, clinbridge_core::trials::StudyStatus::Approved, None).await?;
+    let study =
+        crate::trials::set_status(store, &system, study.id, clinbridge_core::trials::StudyStatus::Enrolling, None)
+            .await?;
 
     let site = |code: &str| sites.iter().find(|s| s.code == code).map(|s| s.id).unwrap_or_default();
     let people: [(Role, &str, Scope, &str); 12] = [

@@ -1,48 +1,181 @@
-//! Studies, as far as the foundation needs them: a code and title that grants can be scoped
-//! to. The trials context extends this table with protocol, phase, arms and the rest.
+//! Trials: studies (descriptive fields and status lifecycle), arms and protocol versions.
+//! Every change is audited with old and new values; status changes carry their reason.
 
-use crate::{Acting, Result, Store, StoreError, exec, new_id, now, on};
+use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
+use chrono::{DateTime, NaiveDate, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::identity::Code;
+use clinbridge_core::trials::{StudyDetails, StudyStatus, allocation_ratio, optional_text, transition};
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
 pub struct Study {
     pub id: Uuid,
     pub code: String,
     pub title: String,
     pub status: String,
+    pub short_title: String,
+    pub protocol_number: String,
+    pub phase: String,
+    pub sponsor: String,
+    pub registry_id: String,
+    pub ind_ide: String,
+    pub therapeutic_area: String,
+    pub target_enrollment: i64,
 }
 
-pub async fn create_study(store: &Store, acting: &Acting, code: Code, title: &str) -> Result<Study> {
-    let title = clinbridge_core::required_text("title", title, 300)?;
+impl Study {
+    pub fn status(&self) -> StudyStatus {
+        StudyStatus::parse(&self.status).unwrap_or(StudyStatus::Draft)
+    }
+    /// The name people use day to day: the short title, or the code.
+    pub fn display_name(&self) -> &str {
+        if self.short_title.is_empty() { &self.code } else { &self.short_title }
+    }
+}
+
+const STUDY_COLUMNS: &str = "id, code, title, status, short_title, protocol_number, phase, sponsor, registry_id, ind_ide, therapeutic_area, target_enrollment";
+
+/// A study with only a code and a title (the rest can follow).
+pub fn minimal(title: &str) -> StudyDetails {
+    StudyDetails {
+        title: title.trim().to_string(),
+        short_title: String::new(),
+        protocol_number: String::new(),
+        phase: "not_applicable".into(),
+        sponsor: String::new(),
+        registry_id: String::new(),
+        ind_ide: String::new(),
+        therapeutic_area: String::new(),
+        target_enrollment: 0,
+    }
+}
+
+pub async fn create_study(store: &Store, acting: &Acting, code: Code, details: StudyDetails) -> Result<Study> {
+    if details.title.is_empty() {
+        return Err(clinbridge_core::Invalid::one("title", "is required").into());
+    }
     let org = crate::identity::organization(store).await?;
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let s = Study { id: new_id(), code: code.as_str().to_string(), title, status: "draft".into() };
+                let id = new_id();
                 let t = now();
-                exec!(tx, "INSERT INTO studies (id, org_id, code, title, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)", s.id, org.id, &s.code, &s.title, &s.status, t)
+                exec!(
+                    tx,
+                    "INSERT INTO studies (id, org_id, code, title, status, short_title, protocol_number, phase, sponsor, registry_id, ind_ide, therapeutic_area, target_enrollment, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                    id,
+                    org.id,
+                    code.as_str(),
+                    &details.title,
+                    &details.short_title,
+                    &details.protocol_number,
+                    &details.phase,
+                    &details.sponsor,
+                    &details.registry_id,
+                    &details.ind_ide,
+                    &details.therapeutic_area,
+                    details.target_enrollment,
+                    t
+                )
                 .map_err(|e| StoreError::from(e).unique_as("code", "is already used by another study"))?;
-                tx.audit(AuditEvent::new(AuditAction::Create, "study", s.id).new_value(&s));
-                Ok(s)
+                let study = study_in(tx, id).await?;
+                tx.audit(AuditEvent::new(AuditAction::Create, "study", id).new_value(&study));
+                Ok(study)
+            })
+        })
+        .await
+}
+
+async fn study_in(tx: &mut Tx, id: Uuid) -> Result<Study> {
+    let sql = format!("SELECT {STUDY_COLUMNS} FROM studies WHERE id = $1");
+    tx_on!(tx, |c| sqlx::query_as::<_, Study>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&mut *c).await)?
+        .ok_or(StoreError::NotFound("study"))
+}
+
+pub async fn update_study(store: &Store, acting: &Acting, id: Uuid, details: StudyDetails) -> Result<Study> {
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                let old = study_in(tx, id).await?;
+                exec!(
+                    tx,
+                    "UPDATE studies SET title = $1, short_title = $2, protocol_number = $3, phase = $4, sponsor = $5, registry_id = $6,
+                            ind_ide = $7, therapeutic_area = $8, target_enrollment = $9, updated_at = $10 WHERE id = $11",
+                    &details.title,
+                    &details.short_title,
+                    &details.protocol_number,
+                    &details.phase,
+                    &details.sponsor,
+                    &details.registry_id,
+                    &details.ind_ide,
+                    &details.therapeutic_area,
+                    details.target_enrollment,
+                    now(),
+                    id
+                )?;
+                let new = study_in(tx, id).await?;
+                if new != old {
+                    tx.audit(AuditEvent::new(AuditAction::Update, "study", id).old(&old).new_value(&new));
+                }
+                Ok(new)
+            })
+        })
+        .await
+}
+
+/// Moves a study along its lifecycle. The row is locked by the update itself, so two people
+/// changing the status at once cannot both succeed from the same state.
+pub async fn set_status(
+    store: &Store,
+    acting: &Acting,
+    id: Uuid,
+    to: StudyStatus,
+    reason: Option<String>,
+) -> Result<Study> {
+    let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                let old = study_in(tx, id).await?;
+                let from = old.status();
+                transition(from, to, reason.as_deref())?;
+                let n = exec!(
+                    tx,
+                    "UPDATE studies SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+                    to.as_str(),
+                    now(),
+                    id,
+                    from.as_str()
+                )?;
+                if n != 1 {
+                    return Err(StoreError::Refused(
+                        "the study's status changed meanwhile; reload and try again".into(),
+                    ));
+                }
+                tx.audit(
+                    AuditEvent::new(AuditAction::Update, "study", id)
+                        .old(serde_json::json!({"status": from.as_str()}))
+                        .new_value(serde_json::json!({"status": to.as_str()}))
+                        .reason(reason),
+                );
+                study_in(tx, id).await
             })
         })
         .await
 }
 
 pub async fn studies(store: &Store) -> Result<Vec<Study>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Study>(
-        "SELECT id, code, title, status FROM studies ORDER BY code"
-    )
-    .fetch_all(c)
-    .await)?)
+    let sql = format!("SELECT {STUDY_COLUMNS} FROM studies ORDER BY code");
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Study>(sqlx::AssertSqlSafe(sql.clone())).fetch_all(c).await)?)
 }
 
 pub async fn study_by_code(store: &Store, code: &str) -> Result<Study> {
     let code = code.trim().to_uppercase();
-    on!(store.db.read(), |c| sqlx::query_as::<_, Study>("SELECT id, code, title, status FROM studies WHERE code = $1")
+    let sql = format!("SELECT {STUDY_COLUMNS} FROM studies WHERE code = $1");
+    on!(store.db.read(), |c| sqlx::query_as::<_, Study>(sqlx::AssertSqlSafe(sql.clone()))
         .bind(&code)
         .fetch_optional(c)
         .await)?
@@ -50,9 +183,156 @@ pub async fn study_by_code(store: &Store, code: &str) -> Result<Study> {
 }
 
 pub async fn study(store: &Store, id: Uuid) -> Result<Study> {
-    on!(store.db.read(), |c| sqlx::query_as::<_, Study>("SELECT id, code, title, status FROM studies WHERE id = $1")
+    let sql = format!("SELECT {STUDY_COLUMNS} FROM studies WHERE id = $1");
+    on!(store.db.read(), |c| sqlx::query_as::<_, Study>(sqlx::AssertSqlSafe(sql.clone()))
         .bind(id)
         .fetch_optional(c)
         .await)?
     .ok_or(StoreError::NotFound("study"))
+}
+
+// ---------------------------------------------------------------- arms
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Arm {
+    pub id: Uuid,
+    pub study_id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub allocation_ratio: i64,
+    pub description: String,
+}
+
+/// Arms may change only before enrollment starts: after that they carry randomized
+/// participants and a fixed allocation.
+fn arms_editable(status: StudyStatus) -> Result<()> {
+    match status {
+        StudyStatus::Draft | StudyStatus::Approved => Ok(()),
+        other => Err(StoreError::Refused(format!(
+            "arms cannot change once a study is {} (the allocation is fixed); record a protocol amendment instead",
+            other.label().to_lowercase()
+        ))),
+    }
+}
+
+pub async fn add_arm(
+    store: &Store,
+    acting: &Acting,
+    study_id: Uuid,
+    code: &str,
+    name: &str,
+    ratio: i64,
+    description: &str,
+) -> Result<Arm> {
+    let mut c = clinbridge_core::Checks::new();
+    let code = c.take("code", Code::parse("code", code));
+    let name = c.take("name", clinbridge_core::required_text("name", name, 120));
+    let ratio = c.take("allocation_ratio", allocation_ratio(ratio));
+    let description = c.take("description", optional_text("description", description, 1000));
+    c.finish()?;
+    let (Some(code), Some(name), Some(ratio), Some(description)) = (code, name, ratio, description) else {
+        return Err(StoreError::Internal("arm checks".into()));
+    };
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                let study = study_in(tx, study_id).await?;
+                arms_editable(study.status())?;
+                let arm = Arm { id: new_id(), study_id, code: code.as_str().to_string(), name, allocation_ratio: ratio, description };
+                exec!(
+                    tx,
+                    "INSERT INTO study_arms (id, study_id, code, name, allocation_ratio, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    arm.id,
+                    study_id,
+                    &arm.code,
+                    &arm.name,
+                    arm.allocation_ratio,
+                    &arm.description,
+                    now()
+                )
+                .map_err(|e| StoreError::from(e).unique_as("code", "is already used by another arm of this study"))?;
+                tx.audit(AuditEvent::new(AuditAction::Create, "study_arm", arm.id).new_value(&arm));
+                Ok(arm)
+            })
+        })
+        .await
+}
+
+pub async fn arms(store: &Store, study_id: Uuid) -> Result<Vec<Arm>> {
+    Ok(on!(store.db.read(), |c| {
+        sqlx::query_as::<_, Arm>(
+        "SELECT id, study_id, code, name, allocation_ratio, description FROM study_arms WHERE study_id = $1 ORDER BY code"
+    )
+    .bind(study_id)
+    .fetch_all(c)
+    .await
+    })?)
+}
+
+// ---------------------------------------------------------------- protocol versions
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ProtocolVersion {
+    pub id: Uuid,
+    pub study_id: Uuid,
+    pub version: String,
+    pub amendment: String,
+    pub effective_on: NaiveDate,
+    pub summary: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn add_protocol_version(
+    store: &Store,
+    acting: &Acting,
+    study_id: Uuid,
+    version: &str,
+    amendment: &str,
+    effective_on: NaiveDate,
+    summary: &str,
+) -> Result<ProtocolVersion> {
+    let mut c = clinbridge_core::Checks::new();
+    let version = c.take("version", clinbridge_core::required_text("version", version, 40));
+    let amendment = c.take("amendment", optional_text("amendment", amendment, 40));
+    let summary = summary.trim().to_string();
+    if summary.chars().count() > 4000 {
+        c.push("summary", "must be at most 4000 characters");
+    }
+    c.finish()?;
+    let (Some(version), Some(amendment)) = (version, amendment) else {
+        return Err(StoreError::Internal("protocol version checks".into()));
+    };
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                study_in(tx, study_id).await?;
+                let v = ProtocolVersion { id: new_id(), study_id, version, amendment, effective_on, summary, created_at: now() };
+                exec!(
+                    tx,
+                    "INSERT INTO protocol_versions (id, study_id, version, amendment, effective_on, summary, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    v.id,
+                    study_id,
+                    &v.version,
+                    &v.amendment,
+                    v.effective_on,
+                    &v.summary,
+                    v.created_at
+                )
+                .map_err(|e| StoreError::from(e).unique_as("version", "already exists for this study"))?;
+                tx.audit(AuditEvent::new(AuditAction::Create, "protocol_version", v.id).new_value(&v));
+                Ok(v)
+            })
+        })
+        .await
+}
+
+/// Protocol versions, newest effective first.
+pub async fn protocol_versions(store: &Store, study_id: Uuid) -> Result<Vec<ProtocolVersion>> {
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, ProtocolVersion>(
+        "SELECT id, study_id, version, amendment, effective_on, summary, created_at FROM protocol_versions
+         WHERE study_id = $1 ORDER BY effective_on DESC, version DESC"
+    )
+    .bind(study_id)
+    .fetch_all(c)
+    .await)?)
 }

@@ -21,10 +21,12 @@ use utoipa::{Modify, OpenApi};
         api::audit::search, api::audit::export_csv,
         api::tasks::queue, api::tasks::create, api::tasks::get, api::tasks::set_status,
         api::tasks::notifications, api::tasks::mark_read,
+        api::trials::list, api::trials::create, api::trials::get, api::trials::update, api::trials::set_status,
+        api::trials::add_arm, api::trials::add_protocol_version,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),
-    tags((name = "identity"), (name = "audit"), (name = "tasks"))
+    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"))
 )]
 pub struct ApiDoc;
 

@@ -572,3 +572,85 @@ async fn overdue_tasks_are_emailed_when_smtp_is_configured(db: &TestDb) {
     assert!(mail.contains("Subject: Overdue: Call back the referring cardiologist"), "{mail}");
     assert!(mail.contains("overdue"), "{mail}");
 }
+
+mod studies {
+    use super::*;
+
+    async fn studies_through_the_api_and_pages(db: &TestDb) {
+        let app = spawn_app(db).await;
+        let admin = app.signed_in("admin").await;
+        let bad = admin
+            .post(app.url("/api/v1/studies"))
+            .json(&json!({"code": "bad code", "title": "", "phase": "phase_9", "registry_id": "NCT1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+        let body: Value = bad.json().await.unwrap();
+        let fields: Vec<&str> =
+            body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["code", "title", "phase", "registry_id"]);
+        let r = admin
+            .post(app.url("/api/v1/studies"))
+            .json(&json!({"code": "renal-2", "title": "Renal denervation pivotal study", "phase": "pivotal", "registry_id": "nct06000001", "target_enrollment": 120}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let s: Value = r.json().await.unwrap();
+        assert_eq!(s["code"], "RENAL-2");
+        assert_eq!(s["registry_id"], "NCT06000001");
+        assert_eq!(s["next_statuses"], json!(["approved", "terminated"]));
+        let r = admin
+            .post(app.url("/api/v1/studies/RENAL-2/status"))
+            .json(&json!({"status": "enrolling"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(
+            r.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("cannot become enrolling")
+        );
+
+        // The monitor of CARDIO-HF3 sees that study, not the new one, and cannot edit it.
+        let monitor = app.signed_in("monitor").await;
+        let list: Value = monitor.get(app.url("/api/v1/studies")).send().await.unwrap().json().await.unwrap();
+        let codes: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["CARDIO-HF3"]);
+        assert_eq!(monitor.get(app.url("/api/v1/studies/RENAL-2")).send().await.unwrap().status(), 404);
+        let detail: Value =
+            monitor.get(app.url("/api/v1/studies/cardio-hf3")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(detail["arms"].as_array().unwrap().len(), 2);
+        let r = monitor
+            .put(app.url("/api/v1/studies/CARDIO-HF3"))
+            .json(&json!({"title": "Changed", "phase": "phase_3"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+
+        // The study page shows the status and offers the allowed changes to an administrator.
+        let page = admin.get(app.url("/studies/RENAL-2")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Renal denervation pivotal study") && page.contains("Device pivotal"));
+        assert!(page.contains("<option value=\"approved\">Approved</option>"));
+        let r = admin
+            .post(app.url("/studies/RENAL-2/status"))
+            .form(&[("status", "approved"), ("reason", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let r = admin
+            .post(app.url("/studies/RENAL-2/status"))
+            .form(&[("status", "suspended"), ("reason", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("reason: is required to mark a study suspended"));
+        let page = monitor.get(app.url("/studies/CARDIO-HF3")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("NCT05873214") && !page.contains("Change status"), "read-only for the monitor");
+    }
+
+    both_backends!(studies_through_the_api_and_pages);
+}

@@ -19,6 +19,9 @@ enum Expect {
     Signed,
     /// Only these roles (with the demo scopes).
     Only(&'static [&'static str]),
+    /// Only these roles; to anyone else the object does not exist (404), or, when they may
+    /// see it but not change it, 403.
+    Hidden(&'static [&'static str]),
     /// Nobody: the object belongs to someone else.
     Nobody,
 }
@@ -57,6 +60,20 @@ const SITE_READERS: &[&str] = &[
 /// Who may read the Chicago site: organization-wide site readers and the Chicago liaison.
 const CHICAGO_READERS: &[&str] = &["admin", "auditor", "msl", "medical_manager", "liaison"];
 const ADMIN: &[&str] = &["admin"];
+/// Who may list studies: every role with read access to trials somewhere.
+const STUDY_LISTERS: &[&str] = &[
+    "admin",
+    "coordinator",
+    "investigator",
+    "monitor",
+    "data_manager",
+    "sponsor_viewer",
+    "auditor",
+    "msl",
+    "medical_manager",
+];
+/// Who may read a study none of the demo people is assigned to: organization-wide readers.
+const OTHER_STUDY_READERS: &[&str] = &["admin", "auditor", "msl", "medical_manager"];
 const AUDIT: &[&str] = &["admin", "auditor"];
 
 /// Every route with who may use it. Sign-out routes come last so the others run signed in.
@@ -177,6 +194,60 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ),
     ("GET", "/admin/security", Expect::Only(ADMIN), Body::None),
     ("POST", "/admin/security", Expect::Only(ADMIN), Body::Form("")),
+    ("GET", "/api/v1/studies", Expect::Only(STUDY_LISTERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies",
+        Expect::Only(ADMIN),
+        Body::Json(r#"{"code":"MTX-API","title":"Matrix study","phase":"phase_2"}"#),
+    ),
+    ("GET", "/api/v1/studies/{code}", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/studies/{code}",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"title":"Another sponsor's study","phase":"phase_2"}"#),
+    ),
+    ("POST", "/api/v1/studies/{code}/status", Expect::Hidden(ADMIN), Body::Json(r#"{"status":"approved"}"#)),
+    (
+        "POST",
+        "/api/v1/studies/{code}/arms",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"code":"A","name":"Arm A","allocation_ratio":1}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/studies/{code}/protocol-versions",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"version":"1.0","effective_on":"2026-01-01"}"#),
+    ),
+    ("GET", "/studies", Expect::Only(STUDY_LISTERS), Body::None),
+    (
+        "POST",
+        "/studies",
+        Expect::Only(ADMIN),
+        Body::Form("code=MTX-PAGE&title=Matrix+page+study&phase=phase_2&target_enrollment=10"),
+    ),
+    ("GET", "/studies/{code}", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/studies/{code}",
+        Expect::Hidden(ADMIN),
+        Body::Form("title=Another+sponsor%27s+study&phase=phase_3&target_enrollment=50"),
+    ),
+    ("POST", "/studies/{code}/status", Expect::Hidden(ADMIN), Body::Form("status=enrolling&reason=")),
+    (
+        "POST",
+        "/studies/{code}/arms",
+        Expect::Hidden(ADMIN),
+        Body::Form("code=B&name=Arm+B&allocation_ratio=1&description="),
+    ),
+    (
+        "POST",
+        "/studies/{code}/protocol-versions",
+        Expect::Hidden(ADMIN),
+        Body::Form("version=2.0&amendment=A1&effective_on=2026-02-01&summary="),
+    ),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("DELETE", "/api/v1/session", Expect::Public, Body::None),
@@ -199,6 +270,7 @@ fn the_matrix_lists_every_route() {
 /// Objects that belong to someone else: the Chicago site, a task for Chicago coordinators,
 /// a Chicago coordinator's account, grant and token.
 struct Others {
+    study: String,
     site: Uuid,
     task: Uuid,
     user: Uuid,
@@ -244,7 +316,15 @@ async fn others(app: &common::TestApp) -> Others {
     )
     .await
     .unwrap();
-    Others { site: chi, task, user: user.id, grant, token: token.id }
+    let study = clinbridge_store::trials::create_study(
+        store,
+        &app.world.admin,
+        clinbridge_core::identity::Code::parse("code", "OTHER-01").unwrap(),
+        clinbridge_store::trials::minimal("A study none of the demo team works on"),
+    )
+    .await
+    .unwrap();
+    Others { study: study.code, site: chi, task, user: user.id, grant, token: token.id }
 }
 
 fn fill(path: &str, o: &Others) -> String {
@@ -259,7 +339,7 @@ fn fill(path: &str, o: &Others) -> String {
     } else {
         o.user
     };
-    path.replace("{id}", &id.to_string())
+    path.replace("{id}", &id.to_string()).replace("{code}", &o.study)
 }
 
 async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
@@ -282,16 +362,17 @@ async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
         let status = res.status().as_u16();
         let location = res.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
         let page = !path.starts_with("/api/");
+        let hidden = matches!(expect, Expect::Hidden(_));
         let kept_out = match role {
             None if page => status == 303 && location.starts_with("/login"),
             None => status == 401,
-            Some(_) => status == 403,
+            Some(_) => status == 403 || (hidden && status == 404),
         };
         let should_allow = match (expect, role) {
             (Expect::Public, _) => None,
             (_, None) => Some(false),
             (Expect::Signed, Some(_)) => Some(true),
-            (Expect::Only(roles), Some(r)) => Some(roles.contains(&r)),
+            (Expect::Only(roles) | Expect::Hidden(roles), Some(r)) => Some(roles.contains(&r)),
             (Expect::Nobody, Some(_)) => Some(false),
         };
         let who = role.unwrap_or("anonymous");
@@ -302,7 +383,7 @@ async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
         match should_allow {
             None if status == 403 => failures.push(format!("{who}: {method} {path} is public but answered 403")),
             None => {}
-            Some(true) if kept_out || status == 401 => {
+            Some(true) if kept_out || status == 401 || (hidden && status == 404) => {
                 failures.push(format!("{who}: {method} {path} should be allowed, got {status}"))
             }
             Some(false) if !kept_out => {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod identity;
 pub mod tasks;
+pub mod trials;
 
 use crate::error::ApiError;
 use crate::routes::Routes;
@@ -17,6 +18,7 @@ pub fn register(r: Routes) -> Routes {
     let r = identity::register(r);
     let r = audit::register(r);
     let r = tasks::register(r);
+    let r = trials::register(r);
     r.get("/api/openapi.json", crate::openapi::document)
 }
 

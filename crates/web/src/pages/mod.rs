@@ -6,6 +6,7 @@ pub mod audit;
 pub mod home;
 pub mod profile;
 pub mod session;
+pub mod trials;
 
 use crate::AppState;
 use crate::auth::Authed;
@@ -23,6 +24,7 @@ pub fn register(r: Routes) -> Routes {
     let r = home::register(r);
     let r = profile::register(r);
     let r = admin::register(r);
+    let r = trials::register(r);
     audit::register(r)
 }
 
@@ -53,6 +55,7 @@ impl Chrome {
 
 pub async fn chrome(state: &AppState, who: &Authed, active: &str) -> Chrome {
     let mut nav = vec![("/", "Work queue", true)];
+    nav.push(("/studies", "Studies", who.can_anywhere(Action::new(Context::Trials, Op::Read))));
     nav.push(("/audit", "Audit log", who.can_anywhere(Action::new(Context::Audit, Op::Read))));
     let admin = who.can_anywhere(Action::new(Context::Identity, Op::Administer));
     nav.push(("/admin/users", "Users", admin));

@@ -1,0 +1,108 @@
+//! Studies, arms and protocol versions on both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clinbridge_core::identity::Code;
+use clinbridge_core::trials::StudyStatus;
+use clinbridge_store::{audit, demo, trials};
+use clinbridge_testkit::{TestDb, both_backends};
+
+both_backends!(study_lifecycle_is_enforced_and_audited, arms_are_fixed_once_enrolling, demo_study_is_complete);
+
+async fn study_lifecycle_is_enforced_and_audited(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let admin = world.admin.clone();
+    let s = trials::create_study(
+        &store,
+        &admin,
+        Code::parse("code", "onc-201").unwrap(),
+        trials::minimal("Oncology phase 2"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.code, "ONC-201");
+    assert_eq!(s.status(), StudyStatus::Draft);
+    let dup =
+        trials::create_study(&store, &admin, Code::parse("code", "ONC-201").unwrap(), trials::minimal("Again")).await;
+    assert!(dup.unwrap_err().to_string().contains("code"));
+
+    // Draft cannot start enrolling before approval.
+    let e = trials::set_status(&store, &admin, s.id, StudyStatus::Enrolling, None).await.unwrap_err();
+    assert!(e.to_string().contains("cannot become enrolling"), "{e}");
+    trials::set_status(&store, &admin, s.id, StudyStatus::Approved, None).await.unwrap();
+    trials::set_status(&store, &admin, s.id, StudyStatus::Enrolling, None).await.unwrap();
+    // Suspension needs a reason, and the reason is kept in the audit trail.
+    assert!(trials::set_status(&store, &admin, s.id, StudyStatus::Suspended, Some(" ".into())).await.is_err());
+    trials::set_status(&store, &admin, s.id, StudyStatus::Suspended, Some("DSMB safety review".into())).await.unwrap();
+    let rows = audit::search(
+        &store,
+        &audit::AuditFilter {
+            entity_type: Some("study".into()),
+            entity_id: Some(s.id.to_string()),
+            ..Default::default()
+        },
+        50,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 4, "create and three status changes");
+    assert_eq!(rows[0].reason.as_deref(), Some("DSMB safety review"));
+    assert!(rows[0].old_value.as_deref().unwrap().contains("enrolling"));
+    assert!(rows[0].new_value.as_deref().unwrap().contains("suspended"));
+    trials::set_status(&store, &admin, s.id, StudyStatus::Terminated, Some("sponsor decision".into())).await.unwrap();
+    assert!(
+        trials::set_status(&store, &admin, s.id, StudyStatus::Enrolling, None).await.is_err(),
+        "terminated is final"
+    );
+    assert_eq!(audit::verify(&store).await.unwrap().result, Ok(()));
+}
+
+async fn arms_are_fixed_once_enrolling(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let admin = world.admin.clone();
+    let s =
+        trials::create_study(&store, &admin, Code::parse("code", "DEV-7").unwrap(), trials::minimal("Device pivotal"))
+            .await
+            .unwrap();
+    trials::add_arm(&store, &admin, s.id, "device", "Investigational device", 1, "").await.unwrap();
+    assert!(
+        trials::add_arm(&store, &admin, s.id, "DEVICE", "Twice", 1, "").await.is_err(),
+        "codes are unique per study"
+    );
+    assert!(trials::add_arm(&store, &admin, s.id, "CTRL", "Control", 11, "").await.is_err(), "ratio 1 to 10");
+    trials::add_arm(&store, &admin, s.id, "CTRL", "Standard of care", 1, "").await.unwrap();
+    trials::set_status(&store, &admin, s.id, StudyStatus::Approved, None).await.unwrap();
+    trials::set_status(&store, &admin, s.id, StudyStatus::Enrolling, None).await.unwrap();
+    let e = trials::add_arm(&store, &admin, s.id, "X", "Late arm", 1, "").await.unwrap_err();
+    assert!(e.to_string().contains("arms cannot change"), "{e}");
+    assert_eq!(trials::arms(&store, s.id).await.unwrap().len(), 2);
+    let d = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    trials::add_protocol_version(&store, &admin, s.id, "1.0", "", d, "").await.unwrap();
+    assert!(trials::add_protocol_version(&store, &admin, s.id, "1.0", "", d, "").await.is_err());
+    trials::add_protocol_version(
+        &store,
+        &admin,
+        s.id,
+        "1.1",
+        "Amendment 1",
+        d + chrono::Duration::days(30),
+        "Adds a 6-month visit.",
+    )
+    .await
+    .unwrap();
+    let versions = trials::protocol_versions(&store, s.id).await.unwrap();
+    assert_eq!(versions[0].version, "1.1", "newest first");
+    assert_eq!(versions[1].effective_on, d);
+}
+
+async fn demo_study_is_complete(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let s = trials::study_by_code(&store, "cardio-hf3").await.unwrap();
+    assert_eq!(s.id, world.study.id);
+    assert_eq!(s.status(), StudyStatus::Enrolling);
+    assert_eq!(s.registry_id, "NCT05873214");
+    assert_eq!(trials::arms(&store, s.id).await.unwrap().iter().map(|a| a.allocation_ratio).sum::<i64>(), 3);
+    assert_eq!(trials::protocol_versions(&store, s.id).await.unwrap().len(), 2);
+}

@@ -1,0 +1,359 @@
+//! Trials API: studies (create, read, edit, status lifecycle), arms and protocol versions.
+//! Studies are addressed by their code.
+
+use super::{ApiJson, ApiPath};
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::routes::Routes;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use clinbridge_core::identity::Code;
+use clinbridge_core::policy::{Action, Context, Op, Target};
+use clinbridge_core::trials::{StudyDetails, StudyDetailsInput, StudyStatus};
+use clinbridge_store::trials::{self as store_trials, Arm, ProtocolVersion, Study};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub fn register(r: Routes) -> Routes {
+    r.get("/api/v1/studies", list)
+        .post("/api/v1/studies", create)
+        .get("/api/v1/studies/{code}", get)
+        .put("/api/v1/studies/{code}", update)
+        .post("/api/v1/studies/{code}/status", set_status)
+        .post("/api/v1/studies/{code}/arms", add_arm)
+        .post("/api/v1/studies/{code}/protocol-versions", add_protocol_version)
+}
+
+pub const TRIALS_READ: Action = Action::new(Context::Trials, Op::Read);
+pub const TRIALS_ADMIN: Action = Action::new(Context::Trials, Op::Administer);
+
+#[derive(Serialize, ToSchema)]
+pub struct StudyOut {
+    pub id: Uuid,
+    pub code: String,
+    pub title: String,
+    pub short_title: String,
+    /// draft, approved, enrolling, closed_to_accrual, completed, suspended or terminated.
+    pub status: String,
+    pub protocol_number: String,
+    pub phase: String,
+    pub sponsor: String,
+    pub registry_id: String,
+    pub ind_ide: String,
+    pub therapeutic_area: String,
+    pub target_enrollment: i64,
+    /// The statuses it may move to next.
+    pub next_statuses: Vec<String>,
+}
+
+impl From<Study> for StudyOut {
+    fn from(s: Study) -> Self {
+        let next_statuses = s.status().next().iter().map(|n| n.as_str().to_string()).collect();
+        StudyOut {
+            id: s.id,
+            code: s.code,
+            title: s.title,
+            short_title: s.short_title,
+            status: s.status,
+            protocol_number: s.protocol_number,
+            phase: s.phase,
+            sponsor: s.sponsor,
+            registry_id: s.registry_id,
+            ind_ide: s.ind_ide,
+            therapeutic_area: s.therapeutic_area,
+            target_enrollment: s.target_enrollment,
+            next_statuses,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArmOut {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub allocation_ratio: i64,
+    pub description: String,
+}
+
+impl From<Arm> for ArmOut {
+    fn from(a: Arm) -> Self {
+        ArmOut {
+            id: a.id,
+            code: a.code,
+            name: a.name,
+            allocation_ratio: a.allocation_ratio,
+            description: a.description,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProtocolVersionOut {
+    pub id: Uuid,
+    pub version: String,
+    pub amendment: String,
+    pub effective_on: NaiveDate,
+    pub summary: String,
+}
+
+impl From<ProtocolVersion> for ProtocolVersionOut {
+    fn from(v: ProtocolVersion) -> Self {
+        ProtocolVersionOut {
+            id: v.id,
+            version: v.version,
+            amendment: v.amendment,
+            effective_on: v.effective_on,
+            summary: v.summary,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StudyDetailOut {
+    pub study: StudyOut,
+    pub arms: Vec<ArmOut>,
+    pub protocol_versions: Vec<ProtocolVersionOut>,
+}
+
+/// The study named by a code, if the caller may read it (an unknown code and a study out of
+/// reach answer alike, so codes cannot be probed).
+pub async fn readable_study(state: &AppState, who: &Authed, code: &str) -> ApiResult<Study> {
+    let study = store_trials::study_by_code(&state.store, code).await.map_err(|_| ApiError::NotFound("study"))?;
+    if !who.can(TRIALS_READ, Target::study(study.id)) {
+        return Err(ApiError::NotFound("study"));
+    }
+    Ok(study)
+}
+
+/// Studies the caller may read.
+#[utoipa::path(get, path = "/api/v1/studies", tag = "trials", responses((status = 200, body = [StudyOut]), (status = 403, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<StudyOut>>> {
+    who.require_anywhere(TRIALS_READ)?;
+    let studies = store_trials::studies(&state.store).await?;
+    Ok(Json(studies.into_iter().filter(|s| who.can(TRIALS_READ, Target::study(s.id))).map(Into::into).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStudyIn {
+    /// Short unique code used in addresses and on the command line, e.g. CARDIO-HF3.
+    pub code: String,
+    pub title: String,
+    #[serde(default)]
+    pub short_title: String,
+    #[serde(default)]
+    pub protocol_number: String,
+    /// early_phase_1, phase_1, phase_1_2, phase_2, phase_2_3, phase_3, phase_4, feasibility, pivotal or not_applicable.
+    pub phase: String,
+    #[serde(default)]
+    pub sponsor: String,
+    /// NCT, EU CT, EudraCT or ISRCTN number.
+    #[serde(default)]
+    pub registry_id: String,
+    #[serde(default)]
+    pub ind_ide: String,
+    #[serde(default)]
+    pub therapeutic_area: String,
+    #[serde(default)]
+    pub target_enrollment: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudyDetailsIn {
+    pub title: String,
+    #[serde(default)]
+    pub short_title: String,
+    #[serde(default)]
+    pub protocol_number: String,
+    pub phase: String,
+    #[serde(default)]
+    pub sponsor: String,
+    #[serde(default)]
+    pub registry_id: String,
+    #[serde(default)]
+    pub ind_ide: String,
+    #[serde(default)]
+    pub therapeutic_area: String,
+    #[serde(default)]
+    pub target_enrollment: i64,
+}
+
+impl StudyDetailsIn {
+    fn input(self) -> StudyDetailsInput {
+        StudyDetailsInput {
+            title: self.title,
+            short_title: self.short_title,
+            protocol_number: self.protocol_number,
+            phase: self.phase,
+            sponsor: self.sponsor,
+            registry_id: self.registry_id,
+            ind_ide: self.ind_ide,
+            therapeutic_area: self.therapeutic_area,
+            target_enrollment: self.target_enrollment,
+        }
+    }
+}
+
+/// Creates a study in draft (administrators).
+#[utoipa::path(post, path = "/api/v1/studies", tag = "trials", request_body = NewStudyIn,
+    responses((status = 201, body = StudyOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiJson(b): ApiJson<NewStudyIn>,
+) -> ApiResult<Response> {
+    who.require(TRIALS_ADMIN, Target::ORG)?;
+    let mut checks = clinbridge_core::Checks::new();
+    let code = checks.take("code", Code::parse("code", &b.code));
+    let details = checks.take(
+        "",
+        StudyDetails::parse(&StudyDetailsInput {
+            title: b.title,
+            short_title: b.short_title,
+            protocol_number: b.protocol_number,
+            phase: b.phase,
+            sponsor: b.sponsor,
+            registry_id: b.registry_id,
+            ind_ide: b.ind_ide,
+            therapeutic_area: b.therapeutic_area,
+            target_enrollment: b.target_enrollment,
+        }),
+    );
+    checks.finish()?;
+    let (Some(code), Some(details)) = (code, details) else { return Err(ApiError::Internal) };
+    let study = store_trials::create_study(&state.store, &who.acting(), code, details).await?;
+    Ok((StatusCode::CREATED, Json(StudyOut::from(study))).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/studies/{code}", tag = "trials", params(("code" = String, Path)),
+    responses((status = 200, body = StudyDetailOut), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(code): ApiPath<String>,
+) -> ApiResult<Json<StudyDetailOut>> {
+    let study = readable_study(&state, &who, &code).await?;
+    let arms = store_trials::arms(&state.store, study.id).await?;
+    let versions = store_trials::protocol_versions(&state.store, study.id).await?;
+    Ok(Json(StudyDetailOut {
+        study: study.into(),
+        arms: arms.into_iter().map(Into::into).collect(),
+        protocol_versions: versions.into_iter().map(Into::into).collect(),
+    }))
+}
+
+async fn administrable(state: &AppState, who: &Authed, code: &str) -> ApiResult<Study> {
+    let study = readable_study(state, who, code).await?;
+    who.require(TRIALS_ADMIN, Target::study(study.id))?;
+    Ok(study)
+}
+
+#[utoipa::path(put, path = "/api/v1/studies/{code}", tag = "trials", params(("code" = String, Path)), request_body = StudyDetailsIn,
+    responses((status = 200, body = StudyOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(b): ApiJson<StudyDetailsIn>,
+) -> ApiResult<Json<StudyOut>> {
+    let study = administrable(&state, &who, &code).await?;
+    let details = StudyDetails::parse(&b.input())?;
+    Ok(Json(store_trials::update_study(&state.store, &who.acting(), study.id, details).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusIn {
+    pub status: String,
+    /// Required to suspend or terminate.
+    pub reason: Option<String>,
+}
+
+/// Moves the study along its lifecycle; refused when the move is not allowed from its status.
+#[utoipa::path(post, path = "/api/v1/studies/{code}/status", tag = "trials", params(("code" = String, Path)), request_body = StatusIn,
+    responses((status = 200, body = StudyOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_status(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(b): ApiJson<StatusIn>,
+) -> ApiResult<Json<StudyOut>> {
+    let study = administrable(&state, &who, &code).await?;
+    let to = StudyStatus::parse(&b.status)?;
+    Ok(Json(store_trials::set_status(&state.store, &who.acting(), study.id, to, b.reason).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArmIn {
+    pub code: String,
+    pub name: String,
+    /// Relative weight, 1 to 10 (2 and 1 make a 2:1 design).
+    pub allocation_ratio: i64,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Adds an arm (only before enrollment starts).
+#[utoipa::path(post, path = "/api/v1/studies/{code}/arms", tag = "trials", params(("code" = String, Path)), request_body = ArmIn,
+    responses((status = 201, body = ArmOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_arm(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(b): ApiJson<ArmIn>,
+) -> ApiResult<Response> {
+    let study = administrable(&state, &who, &code).await?;
+    let arm = store_trials::add_arm(
+        &state.store,
+        &who.acting(),
+        study.id,
+        &b.code,
+        &b.name,
+        b.allocation_ratio,
+        &b.description,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(ArmOut::from(arm))).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolVersionIn {
+    pub version: String,
+    #[serde(default)]
+    pub amendment: String,
+    pub effective_on: NaiveDate,
+    #[serde(default)]
+    pub summary: String,
+}
+
+/// Records a protocol version or amendment with its effective date.
+#[utoipa::path(post, path = "/api/v1/studies/{code}/protocol-versions", tag = "trials", params(("code" = String, Path)), request_body = ProtocolVersionIn,
+    responses((status = 201, body = ProtocolVersionOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_protocol_version(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(b): ApiJson<ProtocolVersionIn>,
+) -> ApiResult<Response> {
+    let study = administrable(&state, &who, &code).await?;
+    let v = store_trials::add_protocol_version(
+        &state.store,
+        &who.acting(),
+        study.id,
+        &b.version,
+        &b.amendment,
+        b.effective_on,
+        &b.summary,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(ProtocolVersionOut::from(v))).into_response())
+}

@@ -1,0 +1,356 @@
+//! Study pages: the list, creating a study, and a study's page (protocol details, arms,
+//! protocol versions, status changes).
+
+use super::{Chrome, PageError, PageResult, chrome, form_errors, render, see_other};
+use crate::AppState;
+use crate::api::trials::{TRIALS_ADMIN, TRIALS_READ, readable_study};
+use crate::auth::Authed;
+use crate::error::ApiError;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::NaiveDate;
+use clinbridge_core::identity::Code;
+use clinbridge_core::policy::Target;
+use clinbridge_core::trials::{PHASES, StudyDetails, StudyDetailsInput, StudyStatus, phase_label};
+use clinbridge_store::trials::{self as store_trials, Arm, ProtocolVersion, Study};
+use serde::Deserialize;
+
+pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
+    r.get("/studies", list)
+        .post("/studies", create)
+        .get("/studies/{code}", page)
+        .post("/studies/{code}", update)
+        .post("/studies/{code}/status", set_status)
+        .post("/studies/{code}/arms", add_arm)
+        .post("/studies/{code}/protocol-versions", add_protocol_version)
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct StudyForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    short_title: String,
+    #[serde(default)]
+    protocol_number: String,
+    #[serde(default)]
+    phase: String,
+    #[serde(default)]
+    sponsor: String,
+    #[serde(default)]
+    registry_id: String,
+    #[serde(default)]
+    ind_ide: String,
+    #[serde(default)]
+    therapeutic_area: String,
+    #[serde(default)]
+    target_enrollment: String,
+}
+
+impl StudyForm {
+    fn of(s: &Study) -> Self {
+        StudyForm {
+            code: s.code.clone(),
+            title: s.title.clone(),
+            short_title: s.short_title.clone(),
+            protocol_number: s.protocol_number.clone(),
+            phase: s.phase.clone(),
+            sponsor: s.sponsor.clone(),
+            registry_id: s.registry_id.clone(),
+            ind_ide: s.ind_ide.clone(),
+            therapeutic_area: s.therapeutic_area.clone(),
+            target_enrollment: s.target_enrollment.to_string(),
+        }
+    }
+    fn details(&self) -> Result<StudyDetails, ApiError> {
+        let target = if self.target_enrollment.trim().is_empty() {
+            0
+        } else {
+            self.target_enrollment
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| ApiError::field("target_enrollment", "must be a whole number"))?
+        };
+        Ok(StudyDetails::parse(&StudyDetailsInput {
+            title: self.title.clone(),
+            short_title: self.short_title.clone(),
+            protocol_number: self.protocol_number.clone(),
+            phase: self.phase.clone(),
+            sponsor: self.sponsor.clone(),
+            registry_id: self.registry_id.clone(),
+            ind_ide: self.ind_ide.clone(),
+            therapeutic_area: self.therapeutic_area.clone(),
+            target_enrollment: target,
+        })?)
+    }
+}
+
+pub struct StudyRow {
+    code: String,
+    name: String,
+    phase: &'static str,
+    status: &'static str,
+    status_key: &'static str,
+    sponsor: String,
+    registry_id: String,
+    target: i64,
+}
+
+#[derive(Template)]
+#[template(path = "studies.html")]
+struct ListPage {
+    chrome: Chrome,
+    studies: Vec<StudyRow>,
+    can_create: bool,
+    form: StudyForm,
+    phases: Vec<(&'static str, &'static str)>,
+    errors: Vec<(String, String)>,
+}
+
+async fn list_view(
+    state: &AppState,
+    who: &Authed,
+    form: StudyForm,
+    errors: Vec<(String, String)>,
+) -> Result<ListPage, PageError> {
+    who.require_anywhere(TRIALS_READ)?;
+    let studies = store_trials::studies(&state.store)
+        .await?
+        .into_iter()
+        .filter(|s| who.can(TRIALS_READ, Target::study(s.id)))
+        .map(|s| StudyRow {
+            name: s.display_name().to_string(),
+            phase: phase_label(&s.phase),
+            status: s.status().label(),
+            status_key: s.status().as_str(),
+            code: s.code,
+            sponsor: s.sponsor,
+            registry_id: s.registry_id,
+            target: s.target_enrollment,
+        })
+        .collect();
+    Ok(ListPage {
+        chrome: chrome(state, who, "/studies").await,
+        studies,
+        can_create: who.can(TRIALS_ADMIN, Target::ORG),
+        form,
+        phases: PHASES.to_vec(),
+        errors,
+    })
+}
+
+async fn list(State(state): State<AppState>, who: Authed) -> PageResult {
+    let form = StudyForm { phase: "phase_2".into(), target_enrollment: "0".into(), ..Default::default() };
+    Ok(render(&list_view(&state, &who, form, Vec::new()).await?))
+}
+
+async fn create(State(state): State<AppState>, who: Authed, Form(f): Form<StudyForm>) -> PageResult {
+    who.require(TRIALS_ADMIN, Target::ORG)?;
+    let code = Code::parse("code", &f.code).map_err(ApiError::from);
+    let r = match (code, f.details()) {
+        (Ok(code), Ok(details)) => {
+            store_trials::create_study(&state.store, &who.acting(), code, details).await.map_err(ApiError::from)
+        }
+        (Err(a), Err(b)) => Err(merge(a, b)),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match r {
+        Ok(study) => Ok(see_other(&format!("/studies/{}", study.code))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&list_view(&state, &who, f, errors).await?)).into_response())
+        }
+    }
+}
+
+fn merge(a: ApiError, b: ApiError) -> ApiError {
+    match (a, b) {
+        (ApiError::Invalid(mut x), ApiError::Invalid(y)) => {
+            x.extend(y);
+            ApiError::Invalid(x)
+        }
+        (a, _) => a,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "study.html")]
+struct StudyPage {
+    chrome: Chrome,
+    study: Study,
+    status_label: &'static str,
+    phase_label: &'static str,
+    arms: Vec<Arm>,
+    allocation: String,
+    arms_editable: bool,
+    versions: Vec<ProtocolVersion>,
+    next: Vec<(&'static str, &'static str)>,
+    can_admin: bool,
+    form: StudyForm,
+    phases: Vec<(&'static str, &'static str)>,
+    errors: Vec<(String, String)>,
+}
+
+async fn study_view(
+    state: &AppState,
+    who: &Authed,
+    code: &str,
+    errors: Vec<(String, String)>,
+    form: Option<StudyForm>,
+) -> Result<StudyPage, PageError> {
+    let study = readable_study(state, who, code).await?;
+    let arms = store_trials::arms(&state.store, study.id).await?;
+    let versions = store_trials::protocol_versions(&state.store, study.id).await?;
+    let status = study.status();
+    let allocation = arms.iter().map(|a| a.allocation_ratio.to_string()).collect::<Vec<_>>().join(":")
+        + " ("
+        + &arms.iter().map(|a| a.code.as_str()).collect::<Vec<_>>().join(" : ")
+        + ")";
+    Ok(StudyPage {
+        chrome: chrome(state, who, "/studies").await,
+        status_label: status.label(),
+        phase_label: phase_label(&study.phase),
+        arms,
+        allocation,
+        arms_editable: matches!(status, StudyStatus::Draft | StudyStatus::Approved),
+        versions,
+        next: status.next().iter().map(|s| (s.as_str(), s.label())).collect(),
+        can_admin: who.can(TRIALS_ADMIN, Target::study(study.id)),
+        form: form.unwrap_or_else(|| StudyForm::of(&study)),
+        phases: PHASES.to_vec(),
+        errors,
+        study,
+    })
+}
+
+async fn page(State(state): State<AppState>, who: Authed, Path(code): Path<String>) -> PageResult {
+    Ok(render(&study_view(&state, &who, &code, Vec::new(), None).await?))
+}
+
+async fn administrable(state: &AppState, who: &Authed, code: &str) -> Result<Study, PageError> {
+    let study = readable_study(state, who, code).await?;
+    who.require(TRIALS_ADMIN, Target::study(study.id))?;
+    Ok(study)
+}
+
+/// After a change: back to the study page, or the page again with the field errors.
+async fn after<T>(
+    state: &AppState,
+    who: &Authed,
+    code: &str,
+    r: Result<T, ApiError>,
+    form: Option<StudyForm>,
+) -> PageResult {
+    match r {
+        Ok(_) => Ok(see_other(&format!("/studies/{code}"))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&study_view(state, who, code, errors, form).await?))
+                .into_response())
+        }
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(code): Path<String>,
+    Form(f): Form<StudyForm>,
+) -> PageResult {
+    let study = administrable(&state, &who, &code).await?;
+    let r = match f.details() {
+        Ok(d) => store_trials::update_study(&state.store, &who.acting(), study.id, d).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let keep = StudyForm { code: study.code.clone(), ..f };
+    after(&state, &who, &study.code, r, Some(keep)).await
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    status: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(code): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> PageResult {
+    let study = administrable(&state, &who, &code).await?;
+    let r = match StudyStatus::parse(&f.status) {
+        Ok(to) => store_trials::set_status(&state.store, &who.acting(), study.id, to, Some(f.reason))
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e.into()),
+    };
+    after(&state, &who, &study.code, r, None).await
+}
+
+#[derive(Deserialize)]
+pub struct ArmForm {
+    code: String,
+    name: String,
+    allocation_ratio: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn add_arm(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(code): Path<String>,
+    Form(f): Form<ArmForm>,
+) -> PageResult {
+    let study = administrable(&state, &who, &code).await?;
+    let r = match f.allocation_ratio.trim().parse::<i64>() {
+        Ok(ratio) => {
+            store_trials::add_arm(&state.store, &who.acting(), study.id, &f.code, &f.name, ratio, &f.description)
+                .await
+                .map_err(ApiError::from)
+        }
+        Err(_) => Err(ApiError::field("allocation_ratio", "must be a whole number from 1 to 10")),
+    };
+    after(&state, &who, &study.code, r, None).await
+}
+
+#[derive(Deserialize)]
+pub struct VersionForm {
+    version: String,
+    #[serde(default)]
+    amendment: String,
+    effective_on: String,
+    #[serde(default)]
+    summary: String,
+}
+
+async fn add_protocol_version(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(code): Path<String>,
+    Form(f): Form<VersionForm>,
+) -> PageResult {
+    let study = administrable(&state, &who, &code).await?;
+    let r = match NaiveDate::parse_from_str(f.effective_on.trim(), "%Y-%m-%d") {
+        Ok(d) => store_trials::add_protocol_version(
+            &state.store,
+            &who.acting(),
+            study.id,
+            &f.version,
+            &f.amendment,
+            d,
+            &f.summary,
+        )
+        .await
+        .map_err(ApiError::from),
+        Err(_) => Err(ApiError::field("effective_on", "must be a date")),
+    };
+    after(&state, &who, &study.code, r, None).await
+}
