@@ -319,3 +319,70 @@ mod tests {
         assert_eq!(fields, ["title", "phase", "registry_id", "target_enrollment"]);
     }
 }
+
+/// Why a participating site may not screen or enroll today, if it may not. Checked by every
+/// screening and enrollment action.
+pub fn enrollment_block(
+    today: chrono::NaiveDate,
+    study_status: StudyStatus,
+    activated_on: Option<chrono::NaiveDate>,
+    irb_expires_on: Option<chrono::NaiveDate>,
+) -> Option<String> {
+    if !study_status.is_enrolling() {
+        return Some(format!("the study is {}, not enrolling", study_status.label().to_lowercase()));
+    }
+    match activated_on {
+        None => return Some("the site has not been activated for this study".into()),
+        Some(a) if a > today => return Some(format!("the site is activated only from {a}")),
+        _ => {}
+    }
+    match irb_expires_on {
+        None => Some("the site has no IRB approval on record".into()),
+        Some(e) if e < today => Some(format!("the site's IRB approval expired on {e}")),
+        _ => None,
+    }
+}
+
+/// How many days before an IRB approval expires a renewal task is raised.
+pub const IRB_RENEWAL_NOTICE_DAYS: i64 = 60;
+
+#[cfg(test)]
+mod site_tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn sites_enroll_only_when_active_approved_and_enrolling() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let today = d(6, 15);
+        assert_eq!(enrollment_block(today, StudyStatus::Enrolling, Some(d(1, 1)), Some(d(12, 31))), None);
+        assert!(
+            enrollment_block(today, StudyStatus::Approved, Some(d(1, 1)), Some(d(12, 31)))
+                .unwrap()
+                .contains("not enrolling")
+        );
+        assert!(
+            enrollment_block(today, StudyStatus::Enrolling, None, Some(d(12, 31)))
+                .unwrap()
+                .contains("not been activated")
+        );
+        assert!(
+            enrollment_block(today, StudyStatus::Enrolling, Some(d(7, 1)), Some(d(12, 31)))
+                .unwrap()
+                .contains("only from 2026-07-01")
+        );
+        assert!(
+            enrollment_block(today, StudyStatus::Enrolling, Some(d(1, 1)), Some(d(6, 14)))
+                .unwrap()
+                .contains("expired on 2026-06-14")
+        );
+        assert_eq!(
+            enrollment_block(today, StudyStatus::Enrolling, Some(d(1, 1)), Some(today)),
+            None,
+            "valid through its last day"
+        );
+        assert!(
+            enrollment_block(today, StudyStatus::Enrolling, Some(d(1, 1)), None).unwrap().contains("no IRB approval")
+        );
+    }
+}

@@ -197,6 +197,42 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
         crate::tasks::create_manual(store, &coordinator_acting, task).await?;
     }
     let investigator = users.get(&Role::Investigator).copied().unwrap_or_default();
+    // Boston's IRB approval runs out in six weeks (its renewal task is on the Boston queue);
+    // Chicago is active; Seattle is still waiting for activation.
+    let today = crate::now().date_naive();
+    let days = chrono::Duration::days;
+    let participating = [
+        (
+            "BOS",
+            Some(investigator),
+            "Harborview Institutional Review Board",
+            Some(today - days(320)),
+            Some(today + days(45)),
+            Some(today - days(300)),
+            100,
+        ),
+        (
+            "CHI",
+            None,
+            "Lakeshore University IRB",
+            Some(today - days(150)),
+            Some(today + days(215)),
+            Some(today - days(120)),
+            80,
+        ),
+        ("SEA", None, "Cascade Regional IRB", None, None, None, 60),
+    ];
+    for (code, pi, irb, approved, expires, activated, target) in participating {
+        let input = crate::trials::StudySiteInput {
+            pi_user_id: pi,
+            irb_name: irb.to_string(),
+            irb_approved_on: approved,
+            irb_expires_on: expires,
+            activated_on: activated,
+            target_enrollment: target,
+        };
+        crate::trials::add_study_site(store, &system, study.id, site(code), input).await?;
+    }
     crate::tasks::raise(
         store,
         &system,

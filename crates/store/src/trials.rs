@@ -336,3 +336,278 @@ pub async fn protocol_versions(store: &Store, study_id: Uuid) -> Result<Vec<Prot
     .fetch_all(c)
     .await)?)
 }
+
+// ---------------------------------------------------------------- participating sites
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct StudySite {
+    pub id: Uuid,
+    pub study_id: Uuid,
+    pub site_id: Uuid,
+    pub site_code: String,
+    pub site_name: String,
+    pub site_time_zone: String,
+    pub pi_user_id: Option<Uuid>,
+    pub pi_name: Option<String>,
+    pub irb_name: String,
+    pub irb_approved_on: Option<NaiveDate>,
+    pub irb_expires_on: Option<NaiveDate>,
+    pub activated_on: Option<NaiveDate>,
+    pub target_enrollment: i64,
+}
+
+impl StudySite {
+    /// Why this site may not screen or enroll today, if it may not.
+    pub fn enrollment_block(&self, study: &Study, today: NaiveDate) -> Option<String> {
+        clinbridge_core::trials::enrollment_block(today, study.status(), self.activated_on, self.irb_expires_on)
+    }
+}
+
+const STUDY_SITE_SELECT: &str = "SELECT ss.id, ss.study_id, ss.site_id, s.code AS site_code, s.name AS site_name, s.time_zone AS site_time_zone,
+        ss.pi_user_id, u.name AS pi_name, ss.irb_name, ss.irb_approved_on, ss.irb_expires_on, ss.activated_on, ss.target_enrollment
+     FROM study_sites ss JOIN sites s ON s.id = ss.site_id LEFT JOIN users u ON u.id = ss.pi_user_id";
+
+/// What a participating site's record holds, as entered.
+#[derive(Debug, Clone, Default)]
+pub struct StudySiteInput {
+    pub pi_user_id: Option<Uuid>,
+    pub irb_name: String,
+    pub irb_approved_on: Option<NaiveDate>,
+    pub irb_expires_on: Option<NaiveDate>,
+    pub activated_on: Option<NaiveDate>,
+    pub target_enrollment: i64,
+}
+
+impl StudySiteInput {
+    fn check(&self) -> Result<()> {
+        let mut c = clinbridge_core::Checks::new();
+        if let Err(e) = optional_text("irb_name", &self.irb_name, 200) {
+            c.take::<()>("irb_name", Err(e));
+        }
+        if let (Some(a), Some(e)) = (self.irb_approved_on, self.irb_expires_on)
+            && e < a
+        {
+            c.push("irb_expires_on", "must not be before the approval date");
+        }
+        if !(0..=100_000).contains(&self.target_enrollment) {
+            c.push("target_enrollment", "must be between 0 and 100,000");
+        }
+        Ok(c.finish()?)
+    }
+}
+
+/// The principal investigator must be an active user who is an investigator at that site
+/// (or for the whole study or organization).
+async fn check_pi(tx: &mut Tx, pi: Option<Uuid>, study_id: Uuid, site_id: Uuid) -> Result<()> {
+    let Some(pi) = pi else { return Ok(()) };
+    let n: i64 = tx_on!(tx, |c| {
+        sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users u JOIN grants g ON g.user_id = u.id
+         WHERE u.id = $1 AND u.active = $2 AND g.role = 'investigator'
+           AND (g.scope_kind = 'organization' OR (g.scope_kind = 'site' AND g.scope_id = $3) OR (g.scope_kind = 'study' AND g.scope_id = $4))"
+    )
+    .bind(pi)
+    .bind(true)
+    .bind(site_id)
+    .bind(study_id)
+    .fetch_one(&mut *c)
+    .await
+    })?;
+    if n == 0 {
+        return Err(clinbridge_core::Invalid::one("pi", "must be an active investigator at this site").into());
+    }
+    Ok(())
+}
+
+async fn study_site_in(tx: &mut Tx, id: Uuid) -> Result<StudySite> {
+    let sql = format!("{STUDY_SITE_SELECT} WHERE ss.id = $1");
+    tx_on!(tx, |c| sqlx::query_as::<_, StudySite>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await)?
+    .ok_or(StoreError::NotFound("participating site"))
+}
+
+fn renewal_key(ss: &StudySite) -> Option<String> {
+    ss.irb_expires_on.map(|e| format!("trials.irb_renewal:{}:{e}", ss.id))
+}
+
+/// Raises the IRB renewal task when the approval expires within the notice period; closes
+/// the task of an expiry date that no longer holds.
+async fn renewal_task_in(
+    tx: &mut Tx,
+    study: &Study,
+    ss: &StudySite,
+    old_key: Option<String>,
+    today: NaiveDate,
+) -> Result<()> {
+    let key = renewal_key(ss);
+    if let Some(old) = old_key
+        && Some(&old) != key.as_ref()
+    {
+        crate::tasks::resolve_in(tx, &old, clinbridge_core::tasks::TaskStatus::Done).await?;
+    }
+    let (Some(key), Some(expires)) = (key, ss.irb_expires_on) else { return Ok(()) };
+    if (expires - today).num_days() > clinbridge_core::trials::IRB_RENEWAL_NOTICE_DAYS {
+        return Ok(());
+    }
+    let tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let due = expires
+        .and_hms_opt(0, 0, 0)
+        .and_then(|d| d.and_local_timezone(tz).earliest())
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(now);
+    crate::tasks::raise_in(
+        tx,
+        crate::tasks::NewTask {
+            kind: "irb_renewal".into(),
+            title: format!("Renew the IRB approval of {} at {} (expires {expires})", study.code, ss.site_code),
+            detail: format!(
+                "IRB of record: {}. Once it expires the site cannot screen or enroll in {}.",
+                if ss.irb_name.is_empty() { "not recorded" } else { &ss.irb_name },
+                study.code
+            ),
+            subject_type: "study_site".into(),
+            subject_id: ss.id.to_string(),
+            study_id: Some(study.id),
+            site_id: Some(ss.site_id),
+            assignee: clinbridge_core::tasks::Assignee::Role {
+                role: clinbridge_core::identity::Role::Coordinator,
+                scope: clinbridge_core::identity::Scope::Site(ss.site_id),
+            },
+            due_at: due,
+            rule: "trials.irb_renewal".into(),
+            rule_key: key,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn add_study_site(
+    store: &Store,
+    acting: &Acting,
+    study_id: Uuid,
+    site_id: Uuid,
+    input: StudySiteInput,
+) -> Result<StudySite> {
+    input.check()?;
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                let study = study_in(tx, study_id).await?;
+                check_pi(tx, input.pi_user_id, study_id, site_id).await?;
+                let id = new_id();
+                let t = now();
+                exec!(
+                    tx,
+                    "INSERT INTO study_sites (id, study_id, site_id, pi_user_id, irb_name, irb_approved_on, irb_expires_on, activated_on, target_enrollment, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                    id,
+                    study_id,
+                    site_id,
+                    input.pi_user_id,
+                    input.irb_name.trim(),
+                    input.irb_approved_on,
+                    input.irb_expires_on,
+                    input.activated_on,
+                    input.target_enrollment,
+                    t
+                )
+                .map_err(|e| StoreError::from(e).unique_as("site", "already takes part in this study"))?;
+                let ss = study_site_in(tx, id).await?;
+                tx.audit(AuditEvent::new(AuditAction::Create, "study_site", id).new_value(&ss));
+                renewal_task_in(tx, &study, &ss, None, t.date_naive()).await?;
+                Ok(ss)
+            })
+        })
+        .await
+}
+
+pub async fn update_study_site(store: &Store, acting: &Acting, id: Uuid, input: StudySiteInput) -> Result<StudySite> {
+    input.check()?;
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                let old = study_site_in(tx, id).await?;
+                let study = study_in(tx, old.study_id).await?;
+                if input.pi_user_id != old.pi_user_id {
+                    check_pi(tx, input.pi_user_id, old.study_id, old.site_id).await?;
+                }
+                exec!(
+                    tx,
+                    "UPDATE study_sites SET pi_user_id = $1, irb_name = $2, irb_approved_on = $3, irb_expires_on = $4, activated_on = $5,
+                            target_enrollment = $6, updated_at = $7 WHERE id = $8",
+                    input.pi_user_id,
+                    input.irb_name.trim(),
+                    input.irb_approved_on,
+                    input.irb_expires_on,
+                    input.activated_on,
+                    input.target_enrollment,
+                    now(),
+                    id
+                )?;
+                let new = study_site_in(tx, id).await?;
+                if new != old {
+                    tx.audit(AuditEvent::new(AuditAction::Update, "study_site", id).old(&old).new_value(&new));
+                }
+                renewal_task_in(tx, &study, &new, renewal_key(&old), now().date_naive()).await?;
+                Ok(new)
+            })
+        })
+        .await
+}
+
+pub async fn study_sites(store: &Store, study_id: Uuid) -> Result<Vec<StudySite>> {
+    let sql = format!("{STUDY_SITE_SELECT} WHERE ss.study_id = $1 ORDER BY s.code");
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, StudySite>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(study_id)
+        .fetch_all(c)
+        .await)?)
+}
+
+pub async fn study_site(store: &Store, study_id: Uuid, site_id: Uuid) -> Result<StudySite> {
+    let sql = format!("{STUDY_SITE_SELECT} WHERE ss.study_id = $1 AND ss.site_id = $2");
+    on!(store.db.read(), |c| sqlx::query_as::<_, StudySite>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(study_id)
+        .bind(site_id)
+        .fetch_optional(c)
+        .await)?
+    .ok_or(StoreError::NotFound("participating site"))
+}
+
+/// Every (study, site) pair: which sites run which studies.
+pub async fn participations(store: &Store) -> Result<Vec<(Uuid, Uuid)>> {
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, (Uuid, Uuid)>("SELECT study_id, site_id FROM study_sites")
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The ticker's pass: raises renewal tasks for approvals that came within the notice period
+/// since they were recorded.
+pub async fn raise_irb_renewal_tasks(store: &Store) -> Result<usize> {
+    let today = now().date_naive();
+    let horizon = today + chrono::Duration::days(clinbridge_core::trials::IRB_RENEWAL_NOTICE_DAYS);
+    let sql = format!("{STUDY_SITE_SELECT} WHERE ss.irb_expires_on IS NOT NULL AND ss.irb_expires_on <= $1");
+    let due: Vec<StudySite> =
+        on!(store.db.read(), |c| sqlx::query_as::<_, StudySite>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(horizon)
+            .fetch_all(c)
+            .await)?;
+    let n = due.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    store
+        .write(&Acting::system(), move |tx| {
+            Box::pin(async move {
+                for ss in &due {
+                    let study = study_in(tx, ss.study_id).await?;
+                    renewal_task_in(tx, &study, ss, None, today).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(n)
+}

@@ -106,3 +106,71 @@ async fn demo_study_is_complete(db: &TestDb) {
     assert_eq!(trials::arms(&store, s.id).await.unwrap().iter().map(|a| a.allocation_ratio).sum::<i64>(), 3);
     assert_eq!(trials::protocol_versions(&store, s.id).await.unwrap().len(), 2);
 }
+
+mod sites {
+    use super::*;
+    use clinbridge_core::identity::Role;
+    use clinbridge_store::{Acting, identity, tasks};
+
+    async fn participating_sites_gate_enrollment_and_raise_renewals(db: &TestDb) {
+        let store = db.store().await;
+        let world = demo::seed(&store).await.unwrap();
+        let study = trials::study_by_code(&store, "CARDIO-HF3").await.unwrap();
+        let today = clinbridge_store::now().date_naive();
+        let sites = trials::study_sites(&store, study.id).await.unwrap();
+        let by = |code: &str| sites.iter().find(|s| s.site_code == code).unwrap().clone();
+        assert_eq!(by("BOS").enrollment_block(&study, today), None);
+        assert_eq!(by("BOS").pi_name.as_deref(), Some("Dr. Samuel Reyes"));
+        assert!(by("SEA").enrollment_block(&study, today).unwrap().contains("not been activated"));
+
+        // Boston's approval expires within the notice period: the renewal task is on the
+        // Boston coordinator's queue.
+        let coord = identity::actor(&store, world.users[&Role::Coordinator]).await.unwrap();
+        let queue = tasks::queue(&store, &coord, 100).await.unwrap();
+        let renewal = queue.iter().find(|t| t.kind == "irb_renewal").expect("renewal task");
+        assert!(renewal.title.contains("CARDIO-HF3 at BOS"));
+        // Renewing the approval closes that task; the ticker pass raises nothing new.
+        let bos = by("BOS");
+        let renewed = trials::StudySiteInput {
+            pi_user_id: bos.pi_user_id,
+            irb_name: bos.irb_name.clone(),
+            irb_approved_on: Some(today),
+            irb_expires_on: Some(today + chrono::Duration::days(365)),
+            activated_on: bos.activated_on,
+            target_enrollment: bos.target_enrollment,
+        };
+        trials::update_study_site(&store, &Acting::user(world.users[&Role::Coordinator], None), bos.id, renewed)
+            .await
+            .unwrap();
+        assert_eq!(tasks::task(&store, renewal.id).await.unwrap().status, "done");
+        trials::raise_irb_renewal_tasks(&store).await.unwrap();
+        assert!(!tasks::queue(&store, &coord, 100).await.unwrap().iter().any(|t| t.kind == "irb_renewal"));
+
+        // An expired approval closes enrollment.
+        let chi = by("CHI");
+        let expired = trials::StudySiteInput {
+            irb_approved_on: Some(today - chrono::Duration::days(400)),
+            irb_expires_on: Some(today - chrono::Duration::days(1)),
+            activated_on: chi.activated_on,
+            ..Default::default()
+        };
+        let chi = trials::update_study_site(&store, &world.admin, chi.id, expired).await.unwrap();
+        assert!(chi.enrollment_block(&study, today).unwrap().contains("expired"));
+
+        // The PI must be an investigator at the site; a site takes part once.
+        let bad_pi = trials::StudySiteInput { pi_user_id: Some(world.users[&Role::Monitor]), ..Default::default() };
+        let e = trials::update_study_site(&store, &world.admin, chi.id, bad_pi).await.unwrap_err();
+        assert!(e.to_string().contains("investigator"), "{e}");
+        let again =
+            trials::add_study_site(&store, &world.admin, study.id, chi.site_id, Default::default()).await.unwrap_err();
+        assert!(again.to_string().contains("already takes part"), "{again}");
+        let backwards = trials::StudySiteInput {
+            irb_approved_on: Some(today),
+            irb_expires_on: Some(today - chrono::Duration::days(1)),
+            ..Default::default()
+        };
+        assert!(trials::update_study_site(&store, &world.admin, chi.id, backwards).await.is_err());
+    }
+
+    both_backends!(participating_sites_gate_enrollment_and_raise_renewals);
+}

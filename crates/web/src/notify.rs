@@ -24,8 +24,12 @@ pub fn spawn_ticker(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// One pass: announce what went overdue since the last pass.
+/// One pass: let the contexts raise the tasks time has brought due, then announce what went
+/// overdue since the last pass.
 pub async fn tick(state: &AppState) {
+    if let Err(e) = clinbridge_store::trials::raise_irb_renewal_tasks(&state.store).await {
+        tracing::error!(error = %e, "IRB renewal pass failed");
+    }
     let delivered = match tasks::announce_overdue(&state.store).await {
         Ok(d) => d,
         Err(e) => {

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         api::tasks::notifications, api::tasks::mark_read,
         api::trials::list, api::trials::create, api::trials::get, api::trials::update, api::trials::set_status,
         api::trials::add_arm, api::trials::add_protocol_version,
+        api::trials::list_sites, api::trials::add_site, api::trials::update_site,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),

@@ -652,5 +652,44 @@ mod studies {
         assert!(page.contains("NCT05873214") && !page.contains("Change status"), "read-only for the monitor");
     }
 
-    both_backends!(studies_through_the_api_and_pages);
+    async fn a_site_team_sees_its_studies_and_keeps_its_own_site_record(db: &TestDb) {
+        let app = spawn_app(db).await;
+        let coord = app.signed_in("coordinator").await;
+        let list: Value = coord.get(app.url("/api/v1/studies")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(list[0]["code"], "CARDIO-HF3", "visible through the Boston site");
+        let sites: Value =
+            coord.get(app.url("/api/v1/studies/CARDIO-HF3/sites")).send().await.unwrap().json().await.unwrap();
+        let sea = sites.as_array().unwrap().iter().find(|s| s["site_code"] == "SEA").unwrap();
+        assert_eq!(sea["can_enroll"], false);
+        assert!(sea["enrollment_block"].as_str().unwrap().contains("not been activated"));
+        let body = json!({"pi_email": "investigator@demo.clinbridge.org", "irb_name": "Harborview Institutional Review Board",
+            "irb_approved_on": "2026-10-01", "irb_expires_on": "2027-09-30", "activated_on": "2025-01-15", "target_enrollment": 110});
+        let r = coord.put(app.url("/api/v1/studies/CARDIO-HF3/sites/BOS")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["target_enrollment"], 110);
+        let r = coord.put(app.url("/api/v1/studies/CARDIO-HF3/sites/CHI")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 403, "another site's record");
+        let page = coord.get(app.url("/studies/CARDIO-HF3")).send().await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains("href=\"/studies/CARDIO-HF3/sites/BOS\"")
+                && !page.contains("href=\"/studies/CARDIO-HF3/sites/CHI\"")
+        );
+        let r = coord
+            .post(app.url("/studies/CARDIO-HF3/sites/BOS"))
+            .form(&[
+                ("pi_email", ""),
+                ("irb_name", "Harborview IRB"),
+                ("irb_approved_on", "2026-10-01"),
+                ("irb_expires_on", "2026-09-01"),
+                ("activated_on", ""),
+                ("target_enrollment", "10"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("must not be before the approval date"));
+    }
+
+    both_backends!(studies_through_the_api_and_pages, a_site_team_sees_its_studies_and_keeps_its_own_site_record);
 }

@@ -221,6 +221,19 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Hidden(ADMIN),
         Body::Json(r#"{"version":"1.0","effective_on":"2026-01-01"}"#),
     ),
+    ("GET", "/api/v1/studies/{code}/sites", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies/{code}/sites",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"site_code":"SEA","irb_name":"Cascade Regional IRB"}"#),
+    ),
+    (
+        "PUT",
+        "/api/v1/studies/{code}/sites/{site}",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"irb_name":"Lakeshore University IRB","target_enrollment":20}"#),
+    ),
     ("GET", "/studies", Expect::Only(STUDY_LISTERS), Body::None),
     (
         "POST",
@@ -247,6 +260,19 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         "/studies/{code}/protocol-versions",
         Expect::Hidden(ADMIN),
         Body::Form("version=2.0&amendment=A1&effective_on=2026-02-01&summary="),
+    ),
+    (
+        "POST",
+        "/studies/{code}/sites",
+        Expect::Hidden(ADMIN),
+        Body::Form("site_code=BOS&pi_email=&irb_name=Harborview+IRB&target_enrollment=5"),
+    ),
+    ("GET", "/studies/{code}/sites/{site}", Expect::Hidden(ADMIN), Body::None),
+    (
+        "POST",
+        "/studies/{code}/sites/{site}",
+        Expect::Hidden(ADMIN),
+        Body::Form("pi_email=&irb_name=Lakeshore+University+IRB&target_enrollment=25"),
     ),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
@@ -324,6 +350,15 @@ async fn others(app: &common::TestApp) -> Others {
     )
     .await
     .unwrap();
+    clinbridge_store::trials::add_study_site(
+        store,
+        &app.world.admin,
+        study.id,
+        chi,
+        clinbridge_store::trials::StudySiteInput::default(),
+    )
+    .await
+    .unwrap();
     Others { study: study.code, site: chi, task, user: user.id, grant, token: token.id }
 }
 
@@ -339,7 +374,7 @@ fn fill(path: &str, o: &Others) -> String {
     } else {
         o.user
     };
-    path.replace("{id}", &id.to_string()).replace("{code}", &o.study)
+    path.replace("{id}", &id.to_string()).replace("{code}", &o.study).replace("{site}", "CHI")
 }
 
 async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {

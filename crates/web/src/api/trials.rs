@@ -27,6 +27,9 @@ pub fn register(r: Routes) -> Routes {
         .post("/api/v1/studies/{code}/status", set_status)
         .post("/api/v1/studies/{code}/arms", add_arm)
         .post("/api/v1/studies/{code}/protocol-versions", add_protocol_version)
+        .get("/api/v1/studies/{code}/sites", list_sites)
+        .post("/api/v1/studies/{code}/sites", add_site)
+        .put("/api/v1/studies/{code}/sites/{site}", update_site)
 }
 
 pub const TRIALS_READ: Action = Action::new(Context::Trials, Op::Read);
@@ -125,10 +128,20 @@ pub struct StudyDetailOut {
 /// reach answer alike, so codes cannot be probed).
 pub async fn readable_study(state: &AppState, who: &Authed, code: &str) -> ApiResult<Study> {
     let study = store_trials::study_by_code(&state.store, code).await.map_err(|_| ApiError::NotFound("study"))?;
-    if !who.can(TRIALS_READ, Target::study(study.id)) {
+    let participations = store_trials::participations(&state.store).await?;
+    if !can_read(who, study.id, &participations) {
         return Err(ApiError::NotFound("study"));
     }
     Ok(study)
+}
+
+/// A study is readable through a grant on the study (or organization), or through a grant on a
+/// site that takes part in it.
+pub fn can_read(who: &Authed, study: Uuid, participations: &[(Uuid, Uuid)]) -> bool {
+    who.can(TRIALS_READ, Target::study(study))
+        || participations
+            .iter()
+            .any(|(st, site)| *st == study && who.can(TRIALS_READ, Target::study_site(study, *site)))
 }
 
 /// Studies the caller may read.
@@ -136,7 +149,8 @@ pub async fn readable_study(state: &AppState, who: &Authed, code: &str) -> ApiRe
 pub async fn list(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<StudyOut>>> {
     who.require_anywhere(TRIALS_READ)?;
     let studies = store_trials::studies(&state.store).await?;
-    Ok(Json(studies.into_iter().filter(|s| who.can(TRIALS_READ, Target::study(s.id))).map(Into::into).collect()))
+    let participations = store_trials::participations(&state.store).await?;
+    Ok(Json(studies.into_iter().filter(|s| can_read(&who, s.id, &participations)).map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -356,4 +370,142 @@ pub async fn add_protocol_version(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(ProtocolVersionOut::from(v))).into_response())
+}
+
+// ---------------------------------------------------------------- participating sites
+
+pub const TRIALS_WRITE: Action = Action::new(Context::Trials, Op::Write);
+
+#[derive(Serialize, ToSchema)]
+pub struct StudySiteOut {
+    pub id: Uuid,
+    pub site_id: Uuid,
+    pub site_code: String,
+    pub site_name: String,
+    pub pi_user_id: Option<Uuid>,
+    pub pi_name: Option<String>,
+    pub irb_name: String,
+    pub irb_approved_on: Option<NaiveDate>,
+    pub irb_expires_on: Option<NaiveDate>,
+    pub activated_on: Option<NaiveDate>,
+    pub target_enrollment: i64,
+    /// Whether the site may screen and enroll today, and if not, why.
+    pub can_enroll: bool,
+    pub enrollment_block: Option<String>,
+}
+
+pub fn study_site_out(ss: store_trials::StudySite, study: &Study, today: NaiveDate) -> StudySiteOut {
+    let block = ss.enrollment_block(study, today);
+    StudySiteOut {
+        id: ss.id,
+        site_id: ss.site_id,
+        site_code: ss.site_code,
+        site_name: ss.site_name,
+        pi_user_id: ss.pi_user_id,
+        pi_name: ss.pi_name,
+        irb_name: ss.irb_name,
+        irb_approved_on: ss.irb_approved_on,
+        irb_expires_on: ss.irb_expires_on,
+        activated_on: ss.activated_on,
+        target_enrollment: ss.target_enrollment,
+        can_enroll: block.is_none(),
+        enrollment_block: block,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StudySiteIn {
+    /// The site's code (when adding a site; ignored on update).
+    pub site_code: Option<String>,
+    /// E-mail of the principal investigator (an investigator at that site).
+    pub pi_email: Option<String>,
+    #[serde(default)]
+    pub irb_name: String,
+    pub irb_approved_on: Option<NaiveDate>,
+    pub irb_expires_on: Option<NaiveDate>,
+    pub activated_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub target_enrollment: i64,
+}
+
+pub async fn study_site_input(state: &AppState, b: &StudySiteIn) -> ApiResult<store_trials::StudySiteInput> {
+    let pi_user_id = match b.pi_email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) => {
+            let email = clinbridge_core::identity::Email::parse(e)
+                .map_err(|_| ApiError::field("pi_email", "is not an e-mail address"))?;
+            Some(
+                clinbridge_store::identity::user_by_email(&state.store, &email)
+                    .await
+                    .map_err(|_| ApiError::field("pi_email", "does not name a user"))?
+                    .id,
+            )
+        }
+        None => None,
+    };
+    Ok(store_trials::StudySiteInput {
+        pi_user_id,
+        irb_name: b.irb_name.clone(),
+        irb_approved_on: b.irb_approved_on,
+        irb_expires_on: b.irb_expires_on,
+        activated_on: b.activated_on,
+        target_enrollment: b.target_enrollment,
+    })
+}
+
+/// The sites taking part in a study, with whether each may enroll today.
+#[utoipa::path(get, path = "/api/v1/studies/{code}/sites", tag = "trials", params(("code" = String, Path)),
+    responses((status = 200, body = [StudySiteOut]), (status = 404, body = ErrorBody)))]
+pub async fn list_sites(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(code): ApiPath<String>,
+) -> ApiResult<Json<Vec<StudySiteOut>>> {
+    let study = readable_study(&state, &who, &code).await?;
+    let today = chrono::Utc::now().date_naive();
+    let sites = store_trials::study_sites(&state.store, study.id).await?;
+    Ok(Json(sites.into_iter().map(|s| study_site_out(s, &study, today)).collect()))
+}
+
+/// Adds a participating site (administrators).
+#[utoipa::path(post, path = "/api/v1/studies/{code}/sites", tag = "trials", params(("code" = String, Path)), request_body = StudySiteIn,
+    responses((status = 201, body = StudySiteOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_site(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(b): ApiJson<StudySiteIn>,
+) -> ApiResult<Response> {
+    let study = administrable(&state, &who, &code).await?;
+    let site_code = b.site_code.as_deref().unwrap_or("").trim().to_string();
+    if site_code.is_empty() {
+        return Err(ApiError::field("site_code", "is required"));
+    }
+    let site = clinbridge_store::identity::site_by_code(&state.store, &site_code)
+        .await
+        .map_err(|_| ApiError::field("site_code", "does not name a site"))?;
+    let input = study_site_input(&state, &b).await?;
+    let ss = store_trials::add_study_site(&state.store, &who.acting(), study.id, site.id, input).await?;
+    Ok((StatusCode::CREATED, Json(study_site_out(ss, &study, chrono::Utc::now().date_naive()))).into_response())
+}
+
+/// Updates a participating site: its PI, IRB approval and activation (administrators, and the
+/// site's own team).
+#[utoipa::path(put, path = "/api/v1/studies/{code}/sites/{site}", tag = "trials", params(("code" = String, Path), ("site" = String, Path)),
+    request_body = StudySiteIn, responses((status = 200, body = StudySiteOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_site(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath((code, site_code)): ApiPath<(String, String)>,
+    ApiJson(b): ApiJson<StudySiteIn>,
+) -> ApiResult<Json<StudySiteOut>> {
+    let study = readable_study(&state, &who, &code).await?;
+    let site = clinbridge_store::identity::site_by_code(&state.store, &site_code)
+        .await
+        .map_err(|_| ApiError::NotFound("participating site"))?;
+    who.require(TRIALS_WRITE, Target::study_site(study.id, site.id))?;
+    let existing = store_trials::study_site(&state.store, study.id, site.id).await?;
+    let input = study_site_input(&state, &b).await?;
+    let ss = store_trials::update_study_site(&state.store, &who.acting(), existing.id, input).await?;
+    Ok(Json(study_site_out(ss, &study, chrono::Utc::now().date_naive())))
 }

@@ -3,7 +3,9 @@
 
 use super::{Chrome, PageError, PageResult, chrome, form_errors, render, see_other};
 use crate::AppState;
-use crate::api::trials::{TRIALS_ADMIN, TRIALS_READ, readable_study};
+use crate::api::trials::{
+    StudySiteIn, TRIALS_ADMIN, TRIALS_READ, TRIALS_WRITE, can_read, readable_study, study_site_input,
+};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use askama::Template;
@@ -26,6 +28,104 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/studies/{code}/status", set_status)
         .post("/studies/{code}/arms", add_arm)
         .post("/studies/{code}/protocol-versions", add_protocol_version)
+        .post("/studies/{code}/sites", add_site)
+        .get("/studies/{code}/sites/{site}", site_page)
+        .post("/studies/{code}/sites/{site}", update_site)
+}
+
+/// The participating-site form as typed (dates as text so a bad one can be shown again).
+#[derive(Deserialize, Default, Clone)]
+pub struct SiteForm {
+    #[serde(default)]
+    site_code: String,
+    #[serde(default)]
+    pi_email: String,
+    #[serde(default)]
+    irb_name: String,
+    #[serde(default)]
+    irb_approved_on: String,
+    #[serde(default)]
+    irb_expires_on: String,
+    #[serde(default)]
+    activated_on: String,
+    #[serde(default)]
+    target_enrollment: String,
+}
+
+impl SiteForm {
+    fn of(ss: &store_trials::StudySite, pi_email: String) -> Self {
+        let d = |x: Option<NaiveDate>| x.map(|d| d.to_string()).unwrap_or_default();
+        SiteForm {
+            site_code: ss.site_code.clone(),
+            pi_email,
+            irb_name: ss.irb_name.clone(),
+            irb_approved_on: d(ss.irb_approved_on),
+            irb_expires_on: d(ss.irb_expires_on),
+            activated_on: d(ss.activated_on),
+            target_enrollment: ss.target_enrollment.to_string(),
+        }
+    }
+    fn api(&self) -> Result<StudySiteIn, ApiError> {
+        let mut errs = Vec::new();
+        let mut date = |field: &str, v: &str| -> Option<NaiveDate> {
+            let v = v.trim();
+            if v.is_empty() {
+                return None;
+            }
+            NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|_| errs.push(clinbridge_core::FieldError::new(field, "must be a date")))
+                .ok()
+        };
+        let irb_approved_on = date("irb_approved_on", &self.irb_approved_on);
+        let irb_expires_on = date("irb_expires_on", &self.irb_expires_on);
+        let activated_on = date("activated_on", &self.activated_on);
+        let target_enrollment = if self.target_enrollment.trim().is_empty() {
+            0
+        } else {
+            self.target_enrollment.trim().parse::<i64>().unwrap_or_else(|_| {
+                errs.push(clinbridge_core::FieldError::new("target_enrollment", "must be a whole number"));
+                0
+            })
+        };
+        if !errs.is_empty() {
+            return Err(ApiError::Invalid(errs));
+        }
+        Ok(StudySiteIn {
+            site_code: Some(self.site_code.clone()),
+            pi_email: Some(self.pi_email.clone()),
+            irb_name: self.irb_name.clone(),
+            irb_approved_on,
+            irb_expires_on,
+            activated_on,
+            target_enrollment,
+        })
+    }
+}
+
+pub struct SiteRow {
+    code: String,
+    pi: String,
+    irb: String,
+    approved: String,
+    expires: String,
+    activated: String,
+    target: i64,
+    block: Option<String>,
+    editable: bool,
+}
+
+/// Active users who hold the investigator role somewhere: the choices for a PI.
+async fn investigators(state: &AppState) -> Result<Vec<(String, String)>, PageError> {
+    let grants = clinbridge_store::identity::all_grants(&state.store).await?;
+    let users = clinbridge_store::identity::users(&state.store).await?;
+    Ok(users
+        .into_iter()
+        .filter(|u| {
+            u.active
+                && grants.iter().any(|g| g.user_id == u.id && g.role == clinbridge_core::identity::Role::Investigator)
+        })
+        .map(|u| (u.email, u.name))
+        .collect())
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -119,10 +219,11 @@ async fn list_view(
     errors: Vec<(String, String)>,
 ) -> Result<ListPage, PageError> {
     who.require_anywhere(TRIALS_READ)?;
+    let participations = store_trials::participations(&state.store).await?;
     let studies = store_trials::studies(&state.store)
         .await?
         .into_iter()
-        .filter(|s| who.can(TRIALS_READ, Target::study(s.id)))
+        .filter(|s| can_read(who, s.id, &participations))
         .map(|s| StudyRow {
             name: s.display_name().to_string(),
             phase: phase_label(&s.phase),
@@ -190,6 +291,10 @@ struct StudyPage {
     arms_editable: bool,
     versions: Vec<ProtocolVersion>,
     next: Vec<(&'static str, &'static str)>,
+    sites: Vec<SiteRow>,
+    free_sites: Vec<(String, String)>,
+    investigators: Vec<(String, String)>,
+    site_form: SiteForm,
     can_admin: bool,
     form: StudyForm,
     phases: Vec<(&'static str, &'static str)>,
@@ -207,6 +312,29 @@ async fn study_view(
     let arms = store_trials::arms(&state.store, study.id).await?;
     let versions = store_trials::protocol_versions(&state.store, study.id).await?;
     let status = study.status();
+    let today = chrono::Utc::now().date_naive();
+    let participating = store_trials::study_sites(&state.store, study.id).await?;
+    let all_sites = clinbridge_store::identity::sites(&state.store).await?;
+    let free_sites = all_sites
+        .into_iter()
+        .filter(|s| s.active && !participating.iter().any(|p| p.site_id == s.id))
+        .map(|s| (s.code, s.name))
+        .collect();
+    let d = |x: Option<NaiveDate>| x.map(|d| d.to_string()).unwrap_or_else(|| "—".into());
+    let sites = participating
+        .into_iter()
+        .map(|ss| SiteRow {
+            block: ss.enrollment_block(&study, today),
+            editable: who.can(TRIALS_WRITE, Target::study_site(study.id, ss.site_id)),
+            code: ss.site_code.clone(),
+            pi: ss.pi_name.clone().unwrap_or_else(|| "not named".into()),
+            irb: ss.irb_name.clone(),
+            approved: d(ss.irb_approved_on),
+            expires: d(ss.irb_expires_on),
+            activated: d(ss.activated_on),
+            target: ss.target_enrollment,
+        })
+        .collect();
     let allocation = arms.iter().map(|a| a.allocation_ratio.to_string()).collect::<Vec<_>>().join(":")
         + " ("
         + &arms.iter().map(|a| a.code.as_str()).collect::<Vec<_>>().join(" : ")
@@ -220,6 +348,10 @@ async fn study_view(
         arms_editable: matches!(status, StudyStatus::Draft | StudyStatus::Approved),
         versions,
         next: status.next().iter().map(|s| (s.as_str(), s.label())).collect(),
+        sites,
+        free_sites,
+        investigators: investigators(state).await?,
+        site_form: SiteForm { target_enrollment: "0".into(), ..Default::default() },
         can_admin: who.can(TRIALS_ADMIN, Target::study(study.id)),
         form: form.unwrap_or_else(|| StudyForm::of(&study)),
         phases: PHASES.to_vec(),
@@ -353,4 +485,114 @@ async fn add_protocol_version(
         Err(_) => Err(ApiError::field("effective_on", "must be a date")),
     };
     after(&state, &who, &study.code, r, None).await
+}
+
+async fn add_site(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(code): Path<String>,
+    Form(f): Form<SiteForm>,
+) -> PageResult {
+    let study = administrable(&state, &who, &code).await?;
+    let r = async {
+        let b = f.api()?;
+        let site = clinbridge_store::identity::site_by_code(&state.store, &f.site_code)
+            .await
+            .map_err(|_| ApiError::field("site_code", "does not name a site"))?;
+        let input = study_site_input(&state, &b).await?;
+        store_trials::add_study_site(&state.store, &who.acting(), study.id, site.id, input)
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
+    after(&state, &who, &study.code, r, None).await
+}
+
+#[derive(Template)]
+#[template(path = "study_site.html")]
+struct SitePage {
+    chrome: Chrome,
+    study_code: String,
+    site_code: String,
+    site_name: String,
+    block: Option<String>,
+    investigators: Vec<(String, String)>,
+    site_form: SiteForm,
+    errors: Vec<(String, String)>,
+}
+
+/// The participating site a person may edit: readable study, and write access at that site.
+async fn editable_site(
+    state: &AppState,
+    who: &Authed,
+    code: &str,
+    site: &str,
+) -> Result<(Study, store_trials::StudySite), PageError> {
+    let study = readable_study(state, who, code).await?;
+    let site = clinbridge_store::identity::site_by_code(&state.store, site)
+        .await
+        .map_err(|_| ApiError::NotFound("participating site"))?;
+    who.require(TRIALS_WRITE, Target::study_site(study.id, site.id))?;
+    let ss = store_trials::study_site(&state.store, study.id, site.id).await?;
+    Ok((study, ss))
+}
+
+async fn site_view(
+    state: &AppState,
+    who: &Authed,
+    study: &Study,
+    ss: &store_trials::StudySite,
+    form: Option<SiteForm>,
+    errors: Vec<(String, String)>,
+) -> Result<SitePage, PageError> {
+    let pi_email = match ss.pi_user_id {
+        Some(id) => clinbridge_store::identity::user(&state.store, id).await.map(|u| u.email).unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(SitePage {
+        chrome: chrome(state, who, "/studies").await,
+        study_code: study.code.clone(),
+        site_code: ss.site_code.clone(),
+        site_name: ss.site_name.clone(),
+        block: ss.enrollment_block(study, chrono::Utc::now().date_naive()),
+        investigators: investigators(state).await?,
+        site_form: form.unwrap_or_else(|| SiteForm::of(ss, pi_email)),
+        errors,
+    })
+}
+
+async fn site_page(
+    State(state): State<AppState>,
+    who: Authed,
+    Path((code, site)): Path<(String, String)>,
+) -> PageResult {
+    let (study, ss) = editable_site(&state, &who, &code, &site).await?;
+    Ok(render(&site_view(&state, &who, &study, &ss, None, Vec::new()).await?))
+}
+
+async fn update_site(
+    State(state): State<AppState>,
+    who: Authed,
+    Path((code, site)): Path<(String, String)>,
+    Form(f): Form<SiteForm>,
+) -> PageResult {
+    let (study, ss) = editable_site(&state, &who, &code, &site).await?;
+    let r = async {
+        let b = f.api()?;
+        let input = study_site_input(&state, &b).await?;
+        store_trials::update_study_site(&state.store, &who.acting(), ss.id, input).await.map_err(ApiError::from)
+    }
+    .await;
+    match r {
+        Ok(_) => Ok(see_other(&format!("/studies/{}", study.code))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            let form = SiteForm { site_code: ss.site_code.clone(), ..f };
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                render(&site_view(&state, &who, &study, &ss, Some(form), errors).await?),
+            )
+                .into_response())
+        }
+    }
 }
