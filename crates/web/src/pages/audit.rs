@@ -20,9 +20,47 @@ pub struct Row {
     pub who: String,
     pub action: String,
     pub entity: String,
-    pub old: String,
-    pub new: String,
+    /// (field, before, after): before is empty for a new value.
+    pub changes: Vec<(String, String, String)>,
     pub reason: String,
+}
+
+fn shown(v: Option<&serde_json::Value>) -> String {
+    let s = match v {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s }
+}
+
+/// The recorded before and after values as field-by-field changes, the way an auditor reads
+/// them; unchanged fields of an update are left out.
+fn changes(old: Option<&str>, new: Option<&str>) -> Vec<(String, String, String)> {
+    let parse = |s: Option<&str>| s.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+    let (old, new) = (parse(old), parse(new));
+    match (&old, &new) {
+        (Some(serde_json::Value::Object(_)) | None, Some(serde_json::Value::Object(_)) | None)
+            if old.is_some() || new.is_some() =>
+        {
+            let empty = serde_json::Map::new();
+            let o = old.as_ref().and_then(|v| v.as_object()).unwrap_or(&empty);
+            let n = new.as_ref().and_then(|v| v.as_object()).unwrap_or(&empty);
+            let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .filter(|k| !(o.contains_key(*k) && n.contains_key(*k) && o.get(*k) == n.get(*k)))
+                .map(|k| {
+                    (k.clone(), shown(o.get(k)), if n.contains_key(k) { shown(n.get(k)) } else { "(removed)".into() })
+                })
+                .collect()
+        }
+        _ => {
+            let (b, a) = (shown(old.as_ref()), shown(new.as_ref()));
+            if b.is_empty() && a.is_empty() { Vec::new() } else { vec![("value".into(), b, a)] }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -48,11 +86,6 @@ struct AuditPage {
     older: Option<String>,
     errors: Vec<(String, String)>,
     can_export: bool,
-}
-
-fn short(v: Option<String>) -> String {
-    let v = v.unwrap_or_default();
-    if v.chars().count() > 300 { format!("{}…", v.chars().take(300).collect::<String>()) } else { v }
 }
 
 async fn page(State(state): State<AppState>, who: Authed, Query(q): Query<AuditQuery>) -> PageResult {
@@ -99,8 +132,7 @@ async fn page(State(state): State<AppState>, who: Authed, Query(q): Query<AuditQ
                         .unwrap_or_else(|| "system".into()),
                     action: r.action,
                     entity: format!("{} {}", r.entity_type, r.entity_id),
-                    old: short(r.old_value),
-                    new: short(r.new_value),
+                    changes: changes(r.old_value.as_deref(), r.new_value.as_deref()),
                     reason: r.reason.unwrap_or_default(),
                 })
                 .collect();
@@ -131,4 +163,19 @@ async fn export(State(state): State<AppState>, who: Authed, Query(q): Query<Audi
     who.require(AUDIT_EXPORT, Target::ORG)?;
     let filter = q.filter()?;
     Ok(csv_response(state, who, filter).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes;
+
+    #[test]
+    fn changes_read_field_by_field() {
+        let c = changes(Some(r#"{"status":"enrolling","title":"A"}"#), Some(r#"{"status":"suspended","title":"A"}"#));
+        assert_eq!(c, vec![("status".to_string(), "enrolling".to_string(), "suspended".to_string())]);
+        let c = changes(None, Some(r#"{"name":"Boston","active":true}"#));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0], ("active".to_string(), String::new(), "true".to_string()));
+        assert!(changes(None, None).is_empty());
+    }
 }
