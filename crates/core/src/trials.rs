@@ -386,3 +386,68 @@ mod site_tests {
         );
     }
 }
+
+/// Duties a principal investigator delegates to members of the study team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Duty {
+    ObtainConsent,
+    AssessEligibility,
+    Randomize,
+    DispenseProduct,
+    EnterData,
+    AssessAdverseEvents,
+    PerformProcedures,
+}
+
+impl Duty {
+    pub const ALL: [Duty; 7] = [
+        Duty::ObtainConsent,
+        Duty::AssessEligibility,
+        Duty::Randomize,
+        Duty::DispenseProduct,
+        Duty::EnterData,
+        Duty::AssessAdverseEvents,
+        Duty::PerformProcedures,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Duty::ObtainConsent => "obtain_consent",
+            Duty::AssessEligibility => "assess_eligibility",
+            Duty::Randomize => "randomize",
+            Duty::DispenseProduct => "dispense_product",
+            Duty::EnterData => "enter_data",
+            Duty::AssessAdverseEvents => "assess_adverse_events",
+            Duty::PerformProcedures => "perform_procedures",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Duty::ObtainConsent => "Obtain informed consent",
+            Duty::AssessEligibility => "Assess eligibility",
+            Duty::Randomize => "Randomize",
+            Duty::DispenseProduct => "Dispense investigational product",
+            Duty::EnterData => "Enter data",
+            Duty::AssessAdverseEvents => "Assess adverse events",
+            Duty::PerformProcedures => "Perform study procedures",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s.trim())
+            .ok_or_else(|| Invalid::one("duties", format!("{s:?} is not a delegable duty")))
+    }
+    /// A stored duty list (comma-separated) back into duties, in a fixed order.
+    pub fn list(stored: &str) -> Vec<Duty> {
+        let mut v: Vec<Duty> = stored.split(',').filter_map(|s| Duty::parse(s).ok()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// Whether a delegation entry covers a day: started, and not yet ended (the end day counts).
+pub fn delegation_current(start: chrono::NaiveDate, end: Option<chrono::NaiveDate>, day: chrono::NaiveDate) -> bool {
+    start <= day && end.is_none_or(|e| day <= e)
+}

@@ -32,6 +32,10 @@ pub struct DemoWorld {
     pub logins: Vec<DemoLogin>,
 }
 
+fn coordinator_id(users: &BTreeMap<Role, Uuid>) -> Uuid {
+    users.get(&Role::Coordinator).copied().unwrap_or_default()
+}
+
 /// Builds the demo world into an empty database.
 pub async fn seed(store: &Store) -> Result<DemoWorld> {
     if crate::identity::organization(store).await.is_ok() {
@@ -232,6 +236,39 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
             target_enrollment: target,
         };
         crate::trials::add_study_site(store, &system, study.id, site(code), input).await?;
+    }
+    // Boston's delegation log: the PI and the coordinator signed off; the data manager's new
+    // entry waits for the PI's signature (the task below).
+    use clinbridge_core::trials::Duty;
+    let team = [
+        (investigator, "Principal investigator", Duty::ALL.to_vec(), true),
+        (
+            coordinator_id(&users),
+            "Study coordinator",
+            vec![Duty::ObtainConsent, Duty::EnterData, Duty::PerformProcedures, Duty::DispenseProduct],
+            true,
+        ),
+        (users.get(&Role::DataManager).copied().unwrap_or_default(), "Data manager", vec![Duty::EnterData], false),
+    ];
+    let pi_acting = Acting::user(investigator, None);
+    for (user_id, role, duties, sign) in team {
+        let entry = crate::trials::add_delegation(
+            store,
+            &system,
+            study.id,
+            site("BOS"),
+            crate::trials::NewDelegation {
+                user_id,
+                study_role: role.into(),
+                duties,
+                start_on: today - days(290),
+                end_on: None,
+            },
+        )
+        .await?;
+        if sign {
+            crate::trials::sign_delegation(store, &pi_acting, entry.id, DEMO_PASSWORD).await?;
+        }
     }
     crate::tasks::raise(
         store,

@@ -611,3 +611,252 @@ pub async fn raise_irb_renewal_tasks(store: &Store) -> Result<usize> {
         .await?;
     Ok(n)
 }
+
+// ---------------------------------------------------------------- study team and delegation log
+
+use clinbridge_core::signature::Meaning;
+use clinbridge_core::trials::{Duty, delegation_current};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DelegationEntry {
+    pub id: Uuid,
+    pub study_id: Uuid,
+    pub site_id: Uuid,
+    pub user_id: Uuid,
+    pub user_name: String,
+    pub study_role: String,
+    pub duties: String,
+    pub start_on: NaiveDate,
+    pub end_on: Option<NaiveDate>,
+}
+
+impl DelegationEntry {
+    pub fn duties(&self) -> Vec<Duty> {
+        Duty::list(&self.duties)
+    }
+    /// The version of the entry a signature binds to.
+    pub fn record(&self) -> serde_json::Value {
+        serde_json::json!({
+            "study_id": self.study_id, "site_id": self.site_id, "user_id": self.user_id, "study_role": self.study_role,
+            "duties": self.duties().iter().map(|d| d.as_str()).collect::<Vec<_>>(), "start_on": self.start_on, "end_on": self.end_on,
+        })
+    }
+}
+
+/// An entry with its PI signature state.
+#[derive(Debug, Clone, Serialize)]
+pub struct DelegationView {
+    pub entry: DelegationEntry,
+    /// The principal investigator's valid signature on the entry as it is now, if any.
+    pub signed: Option<crate::signatures::SignatureView>,
+    /// True when a signature exists but the entry changed after it (the signature is void).
+    pub void_signature: bool,
+}
+
+const DELEGATION_SELECT: &str =
+    "SELECT d.id, d.study_id, d.site_id, d.user_id, u.name AS user_name, d.study_role, d.duties, d.start_on, d.end_on
+     FROM delegation_entries d JOIN users u ON u.id = d.user_id";
+
+async fn delegation_in(tx: &mut Tx, id: Uuid) -> Result<DelegationEntry> {
+    let sql = format!("{DELEGATION_SELECT} WHERE d.id = $1");
+    tx_on!(tx, |c| sqlx::query_as::<_, DelegationEntry>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await)?
+    .ok_or(StoreError::NotFound("delegation entry"))
+}
+
+pub async fn delegation_entry(store: &Store, id: Uuid) -> Result<DelegationEntry> {
+    let sql = format!("{DELEGATION_SELECT} WHERE d.id = $1");
+    on!(store.db.read(), |c| sqlx::query_as::<_, DelegationEntry>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+    .ok_or(StoreError::NotFound("delegation entry"))
+}
+
+/// A new line on the delegation log; it takes effect once the PI signs it.
+#[derive(Debug, Clone)]
+pub struct NewDelegation {
+    pub user_id: Uuid,
+    pub study_role: String,
+    pub duties: Vec<Duty>,
+    pub start_on: NaiveDate,
+    pub end_on: Option<NaiveDate>,
+}
+
+pub async fn add_delegation(
+    store: &Store,
+    acting: &Acting,
+    study_id: Uuid,
+    site_id: Uuid,
+    d: NewDelegation,
+) -> Result<DelegationEntry> {
+    let mut c = clinbridge_core::Checks::new();
+    let role = c.take("study_role", clinbridge_core::required_text("study_role", &d.study_role, 80));
+    if d.duties.is_empty() {
+        c.push("duties", "choose at least one duty");
+    }
+    if d.end_on.is_some_and(|e| e < d.start_on) {
+        c.push("end_on", "must not be before the start date");
+    }
+    c.finish()?;
+    let Some(role) = role else { return Err(StoreError::Internal("delegation checks".into())) };
+    let mut duties = d.duties.clone();
+    duties.sort();
+    duties.dedup();
+    let duties = duties.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(",");
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                // The site must take part in the study, and the person must be an active user.
+                let ss: Option<Uuid> = tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM study_sites WHERE study_id = $1 AND site_id = $2")
+                    .bind(study_id)
+                    .bind(site_id)
+                    .fetch_optional(&mut *c)
+                    .await)?;
+                if ss.is_none() {
+                    return Err(StoreError::NotFound("participating site"));
+                }
+                let active: Option<bool> =
+                    tx_on!(tx, |c| sqlx::query_scalar("SELECT active FROM users WHERE id = $1").bind(d.user_id).fetch_optional(&mut *c).await)?;
+                if active != Some(true) {
+                    return Err(clinbridge_core::Invalid::one("user", "must be an active user").into());
+                }
+                let id = new_id();
+                let t = now();
+                exec!(
+                    tx,
+                    "INSERT INTO delegation_entries (id, study_id, site_id, user_id, study_role, duties, start_on, end_on, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                    id,
+                    study_id,
+                    site_id,
+                    d.user_id,
+                    &role,
+                    &duties,
+                    d.start_on,
+                    d.end_on,
+                    t
+                )?;
+                let entry = delegation_in(tx, id).await?;
+                tx.audit(AuditEvent::new(AuditAction::Create, "delegation_entry", id).new_value(entry.record()));
+                Ok(entry)
+            })
+        })
+        .await
+}
+
+/// Ends an entry on a day (the person leaves the team or the duty is withdrawn). The change
+/// voids the PI's signature, so the ended entry is signed again.
+pub async fn end_delegation(store: &Store, acting: &Acting, id: Uuid, end_on: NaiveDate) -> Result<DelegationEntry> {
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                let old = delegation_in(tx, id).await?;
+                if end_on < old.start_on {
+                    return Err(clinbridge_core::Invalid::one("end_on", "must not be before the start date").into());
+                }
+                exec!(
+                    tx,
+                    "UPDATE delegation_entries SET end_on = $1, updated_at = $2 WHERE id = $3",
+                    end_on,
+                    now(),
+                    id
+                )?;
+                let new = delegation_in(tx, id).await?;
+                tx.audit(
+                    AuditEvent::new(AuditAction::Update, "delegation_entry", id)
+                        .old(old.record())
+                        .new_value(new.record()),
+                );
+                Ok(new)
+            })
+        })
+        .await
+}
+
+/// The delegation log of a study at a site, each entry with its signature state.
+pub async fn delegation_log(store: &Store, study_id: Uuid, site_id: Uuid) -> Result<Vec<DelegationView>> {
+    let pi = study_site(store, study_id, site_id).await?.pi_user_id;
+    let sql = format!("{DELEGATION_SELECT} WHERE d.study_id = $1 AND d.site_id = $2 ORDER BY d.start_on, u.name");
+    let entries: Vec<DelegationEntry> =
+        on!(store.db.read(), |c| sqlx::query_as::<_, DelegationEntry>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(study_id)
+            .bind(site_id)
+            .fetch_all(c)
+            .await)?;
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let sigs =
+            crate::signatures::for_record(store, "delegation_entry", &entry.id.to_string(), &entry.record()).await?;
+        let by_pi: Vec<_> = sigs.into_iter().filter(|s| Some(s.signature.user_id) == pi).collect();
+        let signed = by_pi.iter().rev().find(|s| s.valid).cloned();
+        let void_signature = signed.is_none() && !by_pi.is_empty();
+        out.push(DelegationView { entry, signed, void_signature });
+    }
+    Ok(out)
+}
+
+/// The PI signs an entry of the delegation log (password re-entered).
+pub async fn sign_delegation(
+    store: &Store,
+    acting: &Acting,
+    id: Uuid,
+    password: &str,
+) -> Result<crate::signatures::Signature> {
+    let entry = delegation_entry(store, id).await?;
+    let ss = study_site(store, entry.study_id, entry.site_id).await?;
+    if ss.pi_user_id.is_none() || ss.pi_user_id != acting.user {
+        return Err(StoreError::Refused(format!(
+            "only the principal investigator of {} signs its delegation log",
+            ss.site_code
+        )));
+    }
+    crate::signatures::sign(
+        store,
+        acting,
+        password,
+        Meaning::Approval,
+        "delegation_entry",
+        &id.to_string(),
+        &entry.record(),
+    )
+    .await
+}
+
+/// Whether a person holds a delegated duty on a day: a current entry with the duty, signed by
+/// the PI in its present form. The error says what is missing.
+pub async fn holds_duty(
+    store: &Store,
+    study_id: Uuid,
+    site_id: Uuid,
+    user_id: Uuid,
+    duty: Duty,
+    day: NaiveDate,
+) -> Result<()> {
+    let log = delegation_log(store, study_id, site_id).await?;
+    let mine: Vec<&DelegationView> =
+        log.iter().filter(|v| v.entry.user_id == user_id && v.entry.duties().contains(&duty)).collect();
+    if mine.is_empty() {
+        return Err(StoreError::Refused(format!(
+            "the delegation log gives this person no duty to {}",
+            duty.label().to_lowercase()
+        )));
+    }
+    let current: Vec<&&DelegationView> =
+        mine.iter().filter(|v| delegation_current(v.entry.start_on, v.entry.end_on, day)).collect();
+    if current.is_empty() {
+        return Err(StoreError::Refused(format!(
+            "this person's delegation to {} is not current on {day}",
+            duty.label().to_lowercase()
+        )));
+    }
+    if !current.iter().any(|v| v.signed.is_some()) {
+        return Err(StoreError::Refused(format!(
+            "this person's delegation to {} is not signed by the principal investigator",
+            duty.label().to_lowercase()
+        )));
+    }
+    Ok(())
+}

@@ -222,10 +222,17 @@ async fn signatures_void_when_the_record_changes(db: &TestDb) {
     let changed = serde_json::json!({"site": "BOS", "entries": [{"name": "A. Lee", "duty": "randomize"}]});
     let shown = signatures::for_record(&store, "delegation_log", "d1", &changed).await.unwrap();
     assert!(!shown[0].valid, "void after a change");
-    let rows =
-        audit::search(&store, &audit::AuditFilter { action: Some("signature".into()), ..Default::default() }, 10)
-            .await
-            .unwrap();
+    let rows = audit::search(
+        &store,
+        &audit::AuditFilter {
+            action: Some("signature".into()),
+            entity_type: Some("delegation_log".into()),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 1);
 }
 

@@ -174,3 +174,71 @@ mod sites {
 
     both_backends!(participating_sites_gate_enrollment_and_raise_renewals);
 }
+
+mod delegation {
+    use super::*;
+    use clinbridge_core::identity::Role;
+    use clinbridge_core::trials::Duty;
+    use clinbridge_store::Acting;
+
+    async fn duties_count_only_when_current_and_signed_by_the_pi(db: &TestDb) {
+        let store = db.store().await;
+        let world = demo::seed(&store).await.unwrap();
+        let study = world.study.id;
+        let bos = world.sites.iter().find(|s| s.code == "BOS").unwrap().id;
+        let today = clinbridge_store::now().date_naive();
+        let coord = world.users[&Role::Coordinator];
+        let dm = world.users[&Role::DataManager];
+        let pi = Acting::user(world.users[&Role::Investigator], None);
+
+        // The demo log: the coordinator may obtain consent; the data manager's entry is unsigned.
+        trials::holds_duty(&store, study, bos, coord, Duty::ObtainConsent, today).await.unwrap();
+        let e = trials::holds_duty(&store, study, bos, coord, Duty::Randomize, today).await.unwrap_err();
+        assert!(e.to_string().contains("no duty to randomize"), "{e}");
+        let e = trials::holds_duty(&store, study, bos, dm, Duty::EnterData, today).await.unwrap_err();
+        assert!(e.to_string().contains("not signed by the principal investigator"), "{e}");
+
+        let log = trials::delegation_log(&store, study, bos).await.unwrap();
+        let dm_entry = log.iter().find(|v| v.entry.user_id == dm).unwrap().entry.clone();
+        // Only the PI signs, and only with the right password.
+        assert!(
+            trials::sign_delegation(&store, &Acting::user(coord, None), dm_entry.id, demo::DEMO_PASSWORD)
+                .await
+                .is_err()
+        );
+        assert!(trials::sign_delegation(&store, &pi, dm_entry.id, "not my password").await.is_err());
+        let sig = trials::sign_delegation(&store, &pi, dm_entry.id, demo::DEMO_PASSWORD).await.unwrap();
+        assert_eq!(sig.printed_name, "Dr. Samuel Reyes");
+        assert_eq!(sig.meaning, "approval");
+        trials::holds_duty(&store, study, bos, dm, Duty::EnterData, today).await.unwrap();
+
+        // Ending the entry changes it: the signature is void until the PI signs again, and
+        // after the end day the duty is no longer current.
+        let ended = trials::end_delegation(&store, &world.admin, dm_entry.id, today).await.unwrap();
+        let log = trials::delegation_log(&store, study, bos).await.unwrap();
+        let v = log.iter().find(|v| v.entry.id == ended.id).unwrap();
+        assert!(v.signed.is_none() && v.void_signature, "the signature is void after the change");
+        assert!(trials::holds_duty(&store, study, bos, dm, Duty::EnterData, today).await.is_err());
+        trials::sign_delegation(&store, &pi, dm_entry.id, demo::DEMO_PASSWORD).await.unwrap();
+        trials::holds_duty(&store, study, bos, dm, Duty::EnterData, today).await.unwrap();
+        let e = trials::holds_duty(&store, study, bos, dm, Duty::EnterData, today + chrono::Duration::days(1))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not current"), "{e}");
+
+        // Bad entries are refused with the field named.
+        let bad = trials::NewDelegation {
+            user_id: coord,
+            study_role: " ".into(),
+            duties: vec![],
+            start_on: today,
+            end_on: Some(today - chrono::Duration::days(1)),
+        };
+        let e = trials::add_delegation(&store, &world.admin, study, bos, bad).await.unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("study_role") && text.contains("duties") && text.contains("end_on"), "{text}");
+        assert_eq!(audit::verify(&store).await.unwrap().result, Ok(()));
+    }
+
+    both_backends!(duties_count_only_when_current_and_signed_by_the_pi);
+}

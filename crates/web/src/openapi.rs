@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         api::trials::list, api::trials::create, api::trials::get, api::trials::update, api::trials::set_status,
         api::trials::add_arm, api::trials::add_protocol_version,
         api::trials::list_sites, api::trials::add_site, api::trials::update_site,
+        api::trials::delegation_log, api::trials::add_delegation, api::trials::sign_delegation, api::trials::end_delegation,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),

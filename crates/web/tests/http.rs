@@ -691,5 +691,77 @@ mod studies {
         assert!(r.text().await.unwrap().contains("must not be before the approval date"));
     }
 
-    both_backends!(studies_through_the_api_and_pages, a_site_team_sees_its_studies_and_keeps_its_own_site_record);
+    async fn the_pi_signs_the_delegation_log_with_a_password(db: &TestDb) {
+        let app = spawn_app(db).await;
+        let pi = app.signed_in("investigator").await;
+        let log: Value = pi
+            .get(app.url("/api/v1/studies/CARDIO-HF3/sites/BOS/delegation"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pending =
+            log.as_array().unwrap().iter().find(|e| e["signed_by"].is_null()).expect("an unsigned entry").clone();
+        assert_eq!(pending["user_name"], "Tomás Alvarez");
+        let id = pending["id"].as_str().unwrap().to_string();
+        let page = pi.get(app.url("/studies/CARDIO-HF3/sites/BOS")).send().await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains("Awaiting the PI's signature")
+                && page.contains(&format!("action=\"/delegation/{id}/sign\""))
+        );
+        // A wrong password signs nothing.
+        let r = pi
+            .post(app.url(&format!("/delegation/{id}/sign")))
+            .form(&[("password", "wrong password here")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("password: is not your current password"));
+        let r = pi
+            .post(app.url(&format!("/delegation/{id}/sign")))
+            .form(&[("password", "clinbridge-demo-2026")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let page = pi.get(app.url("/studies/CARDIO-HF3/sites/BOS")).send().await.unwrap().text().await.unwrap();
+        assert!(!page.contains("Awaiting the PI"), "every entry is signed now");
+        assert!(page.contains("Signed by Dr. Samuel Reyes on") && page.contains("I approve this record."));
+        // The coordinator keeps the log but cannot sign it.
+        let coord = app.signed_in("coordinator").await;
+        let r = coord
+            .post(app.url(&format!("/api/v1/delegation/{id}/sign")))
+            .json(&json!({"password": "clinbridge-demo-2026"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = coord
+            .post(app.url(&format!("/api/v1/delegation/{id}/end")))
+            .json(&json!({"end_on": "2030-01-31"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["signature_void"], true);
+        let log: Value = coord
+            .get(app.url("/api/v1/studies/CARDIO-HF3/sites/BOS/delegation"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ended = log.as_array().unwrap().iter().find(|e| e["id"] == id.as_str()).unwrap();
+        assert!(ended["signed_by"].is_null() && ended["signature_void"] == true, "{ended}");
+    }
+
+    both_backends!(
+        studies_through_the_api_and_pages,
+        a_site_team_sees_its_studies_and_keeps_its_own_site_record,
+        the_pi_signs_the_delegation_log_with_a_password
+    );
 }

@@ -234,6 +234,17 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Hidden(ADMIN),
         Body::Json(r#"{"irb_name":"Lakeshore University IRB","target_enrollment":20}"#),
     ),
+    ("GET", "/api/v1/studies/{code}/sites/{site}/delegation", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies/{code}/sites/{site}/delegation",
+        Expect::Hidden(ADMIN),
+        Body::Json(
+            r#"{"user_email":"admin@demo.clinbridge.org","study_role":"Study administrator","duties":["enter_data"],"start_on":"2026-01-01"}"#,
+        ),
+    ),
+    ("POST", "/api/v1/delegation/{id}/sign", Expect::Hidden(&[]), Body::Json(r#"{"password":"clinbridge-demo-2026"}"#)),
+    ("POST", "/api/v1/delegation/{id}/end", Expect::Hidden(ADMIN), Body::Json(r#"{"end_on":"2026-12-31"}"#)),
     ("GET", "/studies", Expect::Only(STUDY_LISTERS), Body::None),
     (
         "POST",
@@ -274,6 +285,16 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Hidden(ADMIN),
         Body::Form("pi_email=&irb_name=Lakeshore+University+IRB&target_enrollment=25"),
     ),
+    (
+        "POST",
+        "/studies/{code}/sites/{site}/delegation",
+        Expect::Hidden(ADMIN),
+        Body::Form(
+            "user_email=admin%40demo.clinbridge.org&study_role=Administrator&duty=enter_data&start_on=2026-01-01&end_on=",
+        ),
+    ),
+    ("POST", "/delegation/{id}/sign", Expect::Hidden(&[]), Body::Form("password=clinbridge-demo-2026")),
+    ("POST", "/delegation/{id}/end", Expect::Hidden(ADMIN), Body::Form("end_on=2026-12-30")),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("DELETE", "/api/v1/session", Expect::Public, Body::None),
@@ -297,6 +318,7 @@ fn the_matrix_lists_every_route() {
 /// a Chicago coordinator's account, grant and token.
 struct Others {
     study: String,
+    delegation: Uuid,
     site: Uuid,
     task: Uuid,
     user: Uuid,
@@ -359,11 +381,28 @@ async fn others(app: &common::TestApp) -> Others {
     )
     .await
     .unwrap();
-    Others { study: study.code, site: chi, task, user: user.id, grant, token: token.id }
+    let entry = clinbridge_store::trials::add_delegation(
+        store,
+        &app.world.admin,
+        study.id,
+        chi,
+        clinbridge_store::trials::NewDelegation {
+            user_id: user.id,
+            study_role: "Study coordinator".into(),
+            duties: vec![clinbridge_core::trials::Duty::ObtainConsent],
+            start_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            end_on: None,
+        },
+    )
+    .await
+    .unwrap();
+    Others { study: study.code, delegation: entry.id, site: chi, task, user: user.id, grant, token: token.id }
 }
 
 fn fill(path: &str, o: &Others) -> String {
-    let id = if path.contains("/sites/") {
+    let id = if path.contains("/delegation/") {
+        o.delegation
+    } else if path.contains("/sites/") {
         o.site
     } else if path.contains("/tasks/") {
         o.task

@@ -30,6 +30,10 @@ pub fn register(r: Routes) -> Routes {
         .get("/api/v1/studies/{code}/sites", list_sites)
         .post("/api/v1/studies/{code}/sites", add_site)
         .put("/api/v1/studies/{code}/sites/{site}", update_site)
+        .get("/api/v1/studies/{code}/sites/{site}/delegation", delegation_log)
+        .post("/api/v1/studies/{code}/sites/{site}/delegation", add_delegation)
+        .post("/api/v1/delegation/{id}/sign", sign_delegation)
+        .post("/api/v1/delegation/{id}/end", end_delegation)
 }
 
 pub const TRIALS_READ: Action = Action::new(Context::Trials, Op::Read);
@@ -508,4 +512,192 @@ pub async fn update_site(
     let input = study_site_input(&state, &b).await?;
     let ss = store_trials::update_study_site(&state.store, &who.acting(), existing.id, input).await?;
     Ok(Json(study_site_out(ss, &study, chrono::Utc::now().date_naive())))
+}
+
+// ---------------------------------------------------------------- delegation log
+
+pub const TRIALS_SIGN: Action = Action::new(Context::Trials, Op::Sign);
+
+#[derive(Serialize, ToSchema)]
+pub struct DelegationOut {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub user_name: String,
+    pub study_role: String,
+    pub duties: Vec<String>,
+    pub start_on: NaiveDate,
+    pub end_on: Option<NaiveDate>,
+    /// The principal investigator's signature on the entry as it stands, if any.
+    pub signed_by: Option<String>,
+    pub signed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A signature exists but the entry changed after it: it needs signing again.
+    pub signature_void: bool,
+}
+
+impl From<store_trials::DelegationView> for DelegationOut {
+    fn from(v: store_trials::DelegationView) -> Self {
+        DelegationOut {
+            duties: v.entry.duties().iter().map(|d| d.as_str().to_string()).collect(),
+            id: v.entry.id,
+            user_id: v.entry.user_id,
+            user_name: v.entry.user_name,
+            study_role: v.entry.study_role,
+            start_on: v.entry.start_on,
+            end_on: v.entry.end_on,
+            signed_by: v.signed.as_ref().map(|s| s.signature.printed_name.clone()),
+            signed_at: v.signed.as_ref().map(|s| s.signature.signed_at),
+            signature_void: v.void_signature,
+        }
+    }
+}
+
+/// A study's participating site, for reading (404 when out of reach).
+pub async fn readable_study_site(
+    state: &AppState,
+    who: &Authed,
+    code: &str,
+    site: &str,
+) -> ApiResult<(Study, store_trials::StudySite)> {
+    let study = readable_study(state, who, code).await?;
+    let site = clinbridge_store::identity::site_by_code(&state.store, site)
+        .await
+        .map_err(|_| ApiError::NotFound("participating site"))?;
+    if !who.can(TRIALS_READ, Target::study_site(study.id, site.id)) {
+        return Err(ApiError::NotFound("participating site"));
+    }
+    let ss = store_trials::study_site(&state.store, study.id, site.id).await?;
+    Ok((study, ss))
+}
+
+#[utoipa::path(get, path = "/api/v1/studies/{code}/sites/{site}/delegation", tag = "trials", params(("code" = String, Path), ("site" = String, Path)),
+    responses((status = 200, body = [DelegationOut]), (status = 404, body = ErrorBody)))]
+pub async fn delegation_log(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath((code, site)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Vec<DelegationOut>>> {
+    let (study, ss) = readable_study_site(&state, &who, &code, &site).await?;
+    Ok(Json(
+        store_trials::delegation_log(&state.store, study.id, ss.site_id).await?.into_iter().map(Into::into).collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationIn {
+    pub user_email: String,
+    /// e.g. Sub-investigator, Study coordinator, Research pharmacist.
+    pub study_role: String,
+    /// obtain_consent, assess_eligibility, randomize, dispense_product, enter_data, assess_adverse_events, perform_procedures.
+    pub duties: Vec<String>,
+    pub start_on: NaiveDate,
+    pub end_on: Option<NaiveDate>,
+}
+
+pub async fn new_delegation(state: &AppState, b: &DelegationIn) -> ApiResult<store_trials::NewDelegation> {
+    let email = clinbridge_core::identity::Email::parse(&b.user_email)
+        .map_err(|_| ApiError::field("user_email", "is not an e-mail address"))?;
+    let user = clinbridge_store::identity::user_by_email(&state.store, &email)
+        .await
+        .map_err(|_| ApiError::field("user_email", "does not name a user"))?;
+    let mut duties = Vec::new();
+    for d in &b.duties {
+        duties.push(clinbridge_core::trials::Duty::parse(d)?);
+    }
+    Ok(store_trials::NewDelegation {
+        user_id: user.id,
+        study_role: b.study_role.clone(),
+        duties,
+        start_on: b.start_on,
+        end_on: b.end_on,
+    })
+}
+
+/// Adds a line to the site's delegation log; it counts once the PI signs it.
+#[utoipa::path(post, path = "/api/v1/studies/{code}/sites/{site}/delegation", tag = "trials", params(("code" = String, Path), ("site" = String, Path)),
+    request_body = DelegationIn, responses((status = 201, body = DelegationOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_delegation(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath((code, site)): ApiPath<(String, String)>,
+    ApiJson(b): ApiJson<DelegationIn>,
+) -> ApiResult<Response> {
+    let (study, ss) = readable_study_site(&state, &who, &code, &site).await?;
+    who.require(TRIALS_WRITE, Target::study_site(study.id, ss.site_id))?;
+    let d = new_delegation(&state, &b).await?;
+    let entry = store_trials::add_delegation(&state.store, &who.acting(), study.id, ss.site_id, d).await?;
+    let view = store_trials::DelegationView { entry, signed: None, void_signature: false };
+    Ok((StatusCode::CREATED, Json(DelegationOut::from(view))).into_response())
+}
+
+/// A delegation entry the caller may see, with its study.
+pub async fn visible_delegation(state: &AppState, who: &Authed, id: Uuid) -> ApiResult<store_trials::DelegationEntry> {
+    let entry =
+        store_trials::delegation_entry(&state.store, id).await.map_err(|_| ApiError::NotFound("delegation entry"))?;
+    let participations = store_trials::participations(&state.store).await?;
+    if !can_read(who, entry.study_id, &participations)
+        || !who.can(TRIALS_READ, Target::study_site(entry.study_id, entry.site_id))
+    {
+        return Err(ApiError::NotFound("delegation entry"));
+    }
+    Ok(entry)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    /// The signer's password, entered again for this signature.
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignatureOut {
+    pub id: Uuid,
+    pub printed_name: String,
+    pub meaning: String,
+    pub signed_at: chrono::DateTime<chrono::Utc>,
+    /// SHA-256 of the signed version of the record.
+    pub record_hash: String,
+}
+
+/// The principal investigator signs a delegation entry (meaning: approval).
+#[utoipa::path(post, path = "/api/v1/delegation/{id}/sign", tag = "trials", params(("id" = Uuid, Path)), request_body = SignIn,
+    responses((status = 200, body = SignatureOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn sign_delegation(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(b): ApiJson<SignIn>,
+) -> ApiResult<Json<SignatureOut>> {
+    let entry = visible_delegation(&state, &who, id).await?;
+    who.require(TRIALS_SIGN, Target::study_site(entry.study_id, entry.site_id))?;
+    let s = store_trials::sign_delegation(&state.store, &who.acting(), id, &b.password).await?;
+    Ok(Json(SignatureOut {
+        id: s.id,
+        printed_name: s.printed_name,
+        meaning: s.meaning,
+        signed_at: s.signed_at,
+        record_hash: s.record_hash,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndIn {
+    pub end_on: NaiveDate,
+}
+
+/// Ends a delegation entry on a day; the PI signs the ended entry again.
+#[utoipa::path(post, path = "/api/v1/delegation/{id}/end", tag = "trials", params(("id" = Uuid, Path)), request_body = EndIn,
+    responses((status = 200, body = DelegationOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn end_delegation(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(b): ApiJson<EndIn>,
+) -> ApiResult<Json<DelegationOut>> {
+    let entry = visible_delegation(&state, &who, id).await?;
+    who.require(TRIALS_WRITE, Target::study_site(entry.study_id, entry.site_id))?;
+    let entry = store_trials::end_delegation(&state.store, &who.acting(), id, b.end_on).await?;
+    Ok(Json(store_trials::DelegationView { entry, signed: None, void_signature: true }.into()))
 }

@@ -31,6 +31,20 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/studies/{code}/sites", add_site)
         .get("/studies/{code}/sites/{site}", site_page)
         .post("/studies/{code}/sites/{site}", update_site)
+        .post("/studies/{code}/sites/{site}/delegation", add_delegation)
+        .post("/delegation/{id}/sign", sign_delegation)
+        .post("/delegation/{id}/end", end_delegation)
+}
+
+pub struct DelegationRow {
+    id: uuid::Uuid,
+    name: String,
+    role: String,
+    duties: String,
+    start: String,
+    end: Option<String>,
+    signed: Option<String>,
+    void: bool,
 }
 
 /// The participating-site form as typed (dates as text so a bad one can be shown again).
@@ -519,6 +533,11 @@ struct SitePage {
     investigators: Vec<(String, String)>,
     site_form: SiteForm,
     errors: Vec<(String, String)>,
+    delegation: Vec<DelegationRow>,
+    is_pi: bool,
+    duties: Vec<(&'static str, &'static str)>,
+    team_options: Vec<(String, String)>,
+    today: String,
 }
 
 /// The participating site a person may edit: readable study, and write access at that site.
@@ -558,6 +577,36 @@ async fn site_view(
         investigators: investigators(state).await?,
         site_form: form.unwrap_or_else(|| SiteForm::of(ss, pi_email)),
         errors,
+        delegation: store_trials::delegation_log(&state.store, study.id, ss.site_id)
+            .await?
+            .into_iter()
+            .map(|v| DelegationRow {
+                id: v.entry.id,
+                duties: v.entry.duties().iter().map(|d| d.label()).collect::<Vec<_>>().join(", "),
+                name: v.entry.user_name,
+                role: v.entry.study_role,
+                start: v.entry.start_on.to_string(),
+                end: v.entry.end_on.map(|e| e.to_string()),
+                signed: v.signed.map(|s| {
+                    format!(
+                        "{} on {} UTC — {}",
+                        s.signature.printed_name,
+                        s.signature.signed_at.format("%Y-%m-%d %H:%M"),
+                        s.statement
+                    )
+                }),
+                void: v.void_signature,
+            })
+            .collect(),
+        is_pi: ss.pi_user_id == Some(who.user.id),
+        duties: clinbridge_core::trials::Duty::ALL.iter().map(|d| (d.as_str(), d.label())).collect(),
+        team_options: clinbridge_store::identity::users(&state.store)
+            .await?
+            .into_iter()
+            .filter(|u| u.active)
+            .map(|u| (u.email.clone(), format!("{} <{}>", u.name, u.email)))
+            .collect(),
+        today: chrono::Utc::now().with_timezone(&who.tz()).date_naive().to_string(),
     })
 }
 
@@ -595,4 +644,103 @@ async fn update_site(
                 .into_response())
         }
     }
+}
+
+/// Adds a delegation entry from the form (repeated `duty` fields, so the body is read by hand).
+async fn add_delegation(
+    State(state): State<AppState>,
+    who: Authed,
+    Path((code, site)): Path<(String, String)>,
+    body: String,
+) -> PageResult {
+    let (study, ss) = editable_site(&state, &who, &code, &site).await?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(&body).map_err(|_| ApiError::field("form", "could not be read"))?;
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let r = async {
+        let date = |field: &str, v: String| -> Result<Option<NaiveDate>, ApiError> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| ApiError::field(field, "must be a date"))
+        };
+        let start_on = date("start_on", get("start_on"))?.ok_or_else(|| ApiError::field("start_on", "is required"))?;
+        let b = crate::api::trials::DelegationIn {
+            user_email: get("user_email"),
+            study_role: get("study_role"),
+            duties: pairs.iter().filter(|(k, _)| k == "duty").map(|(_, v)| v.clone()).collect(),
+            start_on,
+            end_on: date("end_on", get("end_on"))?,
+        };
+        let d = crate::api::trials::new_delegation(&state, &b).await?;
+        store_trials::add_delegation(&state.store, &who.acting(), study.id, ss.site_id, d).await.map_err(ApiError::from)
+    }
+    .await;
+    match r {
+        Ok(_) => Ok(see_other(&format!("/studies/{}/sites/{}", study.code, ss.site_code))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&site_view(&state, &who, &study, &ss, None, errors).await?))
+                .into_response())
+        }
+    }
+}
+
+/// After a change to an entry: back to its site page, or the page again with the error.
+async fn entry_done<T>(
+    state: &AppState,
+    who: &Authed,
+    entry: &store_trials::DelegationEntry,
+    r: Result<T, ApiError>,
+) -> PageResult {
+    let study = store_trials::study(&state.store, entry.study_id).await?;
+    let ss = store_trials::study_site(&state.store, entry.study_id, entry.site_id).await?;
+    match r {
+        Ok(_) => Ok(see_other(&format!("/studies/{}/sites/{}", study.code, ss.site_code))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            who.require(TRIALS_WRITE, Target::study_site(study.id, ss.site_id))?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&site_view(state, who, &study, &ss, None, errors).await?))
+                .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    password: String,
+}
+
+async fn sign_delegation(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<uuid::Uuid>,
+    Form(f): Form<PasswordForm>,
+) -> PageResult {
+    let entry = crate::api::trials::visible_delegation(&state, &who, id).await?;
+    who.require(crate::api::trials::TRIALS_SIGN, Target::study_site(entry.study_id, entry.site_id))?;
+    let r = store_trials::sign_delegation(&state.store, &who.acting(), id, &f.password).await.map_err(ApiError::from);
+    entry_done(&state, &who, &entry, r).await
+}
+
+#[derive(Deserialize)]
+pub struct EndForm {
+    end_on: String,
+}
+
+async fn end_delegation(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<uuid::Uuid>,
+    Form(f): Form<EndForm>,
+) -> PageResult {
+    let entry = crate::api::trials::visible_delegation(&state, &who, id).await?;
+    who.require(TRIALS_WRITE, Target::study_site(entry.study_id, entry.site_id))?;
+    let r = match NaiveDate::parse_from_str(f.end_on.trim(), "%Y-%m-%d") {
+        Ok(d) => store_trials::end_delegation(&state.store, &who.acting(), id, d).await.map_err(ApiError::from),
+        Err(_) => Err(ApiError::field("end_on", "must be a date")),
+    };
+    entry_done(&state, &who, &entry, r).await
 }
