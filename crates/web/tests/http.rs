@@ -708,8 +708,7 @@ mod studies {
         let id = pending["id"].as_str().unwrap().to_string();
         let page = pi.get(app.url("/studies/CARDIO-HF3/sites/BOS")).send().await.unwrap().text().await.unwrap();
         assert!(
-            page.contains("Awaiting the PI's signature")
-                && page.contains(&format!("action=\"/delegation/{id}/sign\""))
+            page.contains("Awaiting the PI's signature") && page.contains(&format!("action=\"/delegation/{id}/sign\""))
         );
         // A wrong password signs nothing.
         let r = pi
