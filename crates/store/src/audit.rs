@@ -369,35 +369,35 @@ pub struct AuditView {
     pub request_id: Option<String>,
 }
 
+/// The WHERE clause of a filter. Placeholders are numbered as conditions are added, in the
+/// order `bind_filter!` binds the present values.
+fn filter_where(f: &AuditFilter) -> String {
+    let conditions = [
+        (f.user_id.is_some(), "a.user_id ="),
+        (f.entity_type.is_some(), "a.entity_type ="),
+        (f.entity_id.is_some(), "a.entity_id ="),
+        (f.action.is_some(), "a.action ="),
+        (f.from.is_some(), "a.at >="),
+        (f.to.is_some(), "a.at <"),
+        (f.before_id.is_some(), "a.id <"),
+    ];
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut n = 0;
+    for (present, condition) in conditions {
+        if present {
+            n += 1;
+            sql.push_str(&format!(" AND {condition} ${n}"));
+        }
+    }
+    sql
+}
+
 fn filter_sql(f: &AuditFilter, limit: Option<i64>) -> String {
-    // Placeholders are numbered in the order of `bind_filter`; absent filters still bind
-    // (as NULL) so the numbering is fixed and the statement text is one of a few shapes.
-    let mut sql = String::from(
+    let mut sql = format!(
         "SELECT a.id, a.at, a.user_id, u.email AS user_email, u.name AS user_name, a.action, a.entity_type, a.entity_id, a.old_value, a.new_value, a.reason, a.request_id
-         FROM audit_log a LEFT JOIN users u ON u.id = a.user_id WHERE 1 = 1",
+         FROM audit_log a LEFT JOIN users u ON u.id = a.user_id{} ORDER BY a.id DESC",
+        filter_where(f)
     );
-    if f.user_id.is_some() {
-        sql.push_str(" AND a.user_id = $1");
-    }
-    if f.entity_type.is_some() {
-        sql.push_str(" AND a.entity_type = $2");
-    }
-    if f.entity_id.is_some() {
-        sql.push_str(" AND a.entity_id = $3");
-    }
-    if f.action.is_some() {
-        sql.push_str(" AND a.action = $4");
-    }
-    if f.from.is_some() {
-        sql.push_str(" AND a.at >= $5");
-    }
-    if f.to.is_some() {
-        sql.push_str(" AND a.at < $6");
-    }
-    if f.before_id.is_some() {
-        sql.push_str(" AND a.id < $7");
-    }
-    sql.push_str(" ORDER BY a.id DESC");
     if let Some(n) = limit {
         sql.push_str(&format!(" LIMIT {n}"));
     }
@@ -432,29 +432,9 @@ macro_rules! bind_filter {
     }};
 }
 
-/// Renumbers `$n` placeholders to follow the order they appear in, since absent filters are
-/// not bound at all.
-fn renumber(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut n = 0;
-    let mut chars = sql.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch == '$' && chars.peek().is_some_and(|c| c.is_ascii_digit()) {
-            while chars.peek().is_some_and(|c| c.is_ascii_digit()) {
-                chars.next();
-            }
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
 /// One page of the audit log, newest first.
 pub async fn search(store: &Store, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditView>> {
-    let sql = renumber(&filter_sql(filter, Some(limit.clamp(1, 1000))));
+    let sql = filter_sql(filter, Some(limit.clamp(1, 1000)));
     let rows =
         on!(store.db.read(), |c| bind_filter!(sqlx::query_as::<_, AuditView>(AssertSqlSafe(sql.clone())), filter)
             .fetch_all(c)
@@ -467,7 +447,7 @@ pub async fn for_each<F>(store: &Store, filter: &AuditFilter, mut sink: F) -> Re
 where
     F: FnMut(AuditView) -> Result<()> + Send,
 {
-    let sql = renumber(&filter_sql(filter, None));
+    let sql = filter_sql(filter, None);
     let mut n = 0u64;
     on!(store.db.read(), |c| {
         let mut rows = bind_filter!(sqlx::query_as::<_, AuditView>(AssertSqlSafe(sql.clone())), filter).fetch(c);
@@ -515,10 +495,7 @@ pub async fn count(store: &Store) -> Result<i64> {
 
 /// Number of entries matching a filter.
 pub async fn count_matching(store: &Store, filter: &AuditFilter) -> Result<i64> {
-    let sql = renumber(&format!(
-        "SELECT COUNT(*) FROM ({}) matching",
-        filter_sql(filter, None).replace(" ORDER BY a.id DESC", "")
-    ));
+    let sql = format!("SELECT COUNT(*) FROM audit_log a{}", filter_where(filter));
     Ok(on!(store.db.read(), |c| bind_filter!(sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone())), filter)
         .fetch_one(c)
         .await)?)

@@ -583,6 +583,16 @@ pub async fn participations(store: &Store) -> Result<Vec<(Uuid, Uuid)>> {
         .await)?)
 }
 
+/// The (study, site) pairs of one study.
+pub async fn participations_of(store: &Store, study_id: Uuid) -> Result<Vec<(Uuid, Uuid)>> {
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, (Uuid, Uuid)>(
+        "SELECT study_id, site_id FROM study_sites WHERE study_id = $1"
+    )
+    .bind(study_id)
+    .fetch_all(c)
+    .await)?)
+}
+
 /// The ticker's pass: raises renewal tasks for approvals that came within the notice period
 /// since they were recorded.
 pub async fn raise_irb_renewal_tasks(store: &Store) -> Result<usize> {

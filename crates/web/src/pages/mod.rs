@@ -160,6 +160,20 @@ pub fn see_other(to: &str) -> Response {
     axum::response::Redirect::to(to).into_response()
 }
 
+/// A date typed into a form field as `YYYY-MM-DD`; an empty field is no date.
+pub fn form_date(field: &str, raw: &str) -> Result<Option<chrono::NaiveDate>, FieldError> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map(Some).map_err(|_| FieldError::new(field, "must be a date"))
+}
+
+/// A date field that must be filled in.
+pub fn required_form_date(field: &str, raw: &str) -> Result<chrono::NaiveDate, ApiError> {
+    form_date(field, raw).map_err(|e| ApiError::Invalid(vec![e]))?.ok_or_else(|| ApiError::field(field, "is required"))
+}
+
 /// Time zones offered in pickers (any IANA name is accepted).
 pub fn common_zones() -> Vec<&'static str> {
     vec![

@@ -1,7 +1,7 @@
 //! Study pages: the list, creating a study, and a study's page (protocol details, arms,
 //! protocol versions, status changes).
 
-use super::{Chrome, PageError, PageResult, chrome, form_errors, render, see_other};
+use super::{Chrome, PageError, PageResult, chrome, form_date, form_errors, render, required_form_date, see_other};
 use crate::AppState;
 use crate::api::trials::{
     StudySiteIn, TRIALS_ADMIN, TRIALS_READ, TRIALS_WRITE, can_read, readable_study, study_site_input,
@@ -81,15 +81,7 @@ impl SiteForm {
     }
     fn api(&self) -> Result<StudySiteIn, ApiError> {
         let mut errs = Vec::new();
-        let mut date = |field: &str, v: &str| -> Option<NaiveDate> {
-            let v = v.trim();
-            if v.is_empty() {
-                return None;
-            }
-            NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .map_err(|_| errs.push(clinbridge_core::FieldError::new(field, "must be a date")))
-                .ok()
-        };
+        let mut date = |field: &str, v: &str| form_date(field, v).map_err(|e| errs.push(e)).ok().flatten();
         let irb_approved_on = date("irb_approved_on", &self.irb_approved_on);
         let irb_expires_on = date("irb_expires_on", &self.irb_expires_on);
         let activated_on = date("activated_on", &self.activated_on);
@@ -484,7 +476,7 @@ async fn add_protocol_version(
     Form(f): Form<VersionForm>,
 ) -> PageResult {
     let study = administrable(&state, &who, &code).await?;
-    let r = match NaiveDate::parse_from_str(f.effective_on.trim(), "%Y-%m-%d") {
+    let r = match required_form_date("effective_on", &f.effective_on) {
         Ok(d) => store_trials::add_protocol_version(
             &state.store,
             &who.acting(),
@@ -496,7 +488,7 @@ async fn add_protocol_version(
         )
         .await
         .map_err(ApiError::from),
-        Err(_) => Err(ApiError::field("effective_on", "must be a date")),
+        Err(e) => Err(e),
     };
     after(&state, &who, &study.code, r, None).await
 }
@@ -658,21 +650,13 @@ async fn add_delegation(
         serde_urlencoded::from_str(&body).map_err(|_| ApiError::field("form", "could not be read"))?;
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let r = async {
-        let date = |field: &str, v: String| -> Result<Option<NaiveDate>, ApiError> {
-            if v.trim().is_empty() {
-                return Ok(None);
-            }
-            NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-                .map(Some)
-                .map_err(|_| ApiError::field(field, "must be a date"))
-        };
-        let start_on = date("start_on", get("start_on"))?.ok_or_else(|| ApiError::field("start_on", "is required"))?;
+        let start_on = required_form_date("start_on", &get("start_on"))?;
         let b = crate::api::trials::DelegationIn {
             user_email: get("user_email"),
             study_role: get("study_role"),
             duties: pairs.iter().filter(|(k, _)| k == "duty").map(|(_, v)| v.clone()).collect(),
             start_on,
-            end_on: date("end_on", get("end_on"))?,
+            end_on: form_date("end_on", &get("end_on")).map_err(|e| ApiError::Invalid(vec![e]))?,
         };
         let d = crate::api::trials::new_delegation(&state, &b).await?;
         store_trials::add_delegation(&state.store, &who.acting(), study.id, ss.site_id, d).await.map_err(ApiError::from)
@@ -738,9 +722,9 @@ async fn end_delegation(
 ) -> PageResult {
     let entry = crate::api::trials::visible_delegation(&state, &who, id).await?;
     who.require(TRIALS_WRITE, Target::study_site(entry.study_id, entry.site_id))?;
-    let r = match NaiveDate::parse_from_str(f.end_on.trim(), "%Y-%m-%d") {
+    let r = match required_form_date("end_on", &f.end_on) {
         Ok(d) => store_trials::end_delegation(&state.store, &who.acting(), id, d).await.map_err(ApiError::from),
-        Err(_) => Err(ApiError::field("end_on", "must be a date")),
+        Err(e) => Err(e),
     };
     entry_done(&state, &who, &entry, r).await
 }
