@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod identity;
+pub mod participants;
 pub mod policy;
 pub mod signature;
 pub mod tasks;

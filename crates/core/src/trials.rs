@@ -4,6 +4,8 @@
 use crate::{Checks, Invalid, required_text};
 use serde::{Deserialize, Serialize};
 
+pub mod schedule;
+
 /// Where a study is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
