@@ -471,10 +471,10 @@ pub fn assess(criteria: &[Criterion], responses: &[Response]) -> Result<Assessme
                 if let Err(e) = required_text("source", &r.source, 200) {
                     c.push(&field, format!("source {}", e.0[0].message));
                 }
-                let fails = match (k.kind, r.answer) {
-                    (CriterionKind::Inclusion, Answer::No) | (CriterionKind::Exclusion, Answer::Yes) => true,
-                    _ => false,
-                };
+                let fails = matches!(
+                    (k.kind, r.answer),
+                    (CriterionKind::Inclusion, Answer::No) | (CriterionKind::Exclusion, Answer::Yes)
+                );
                 if fails {
                     failed.push(k.code.clone());
                 }
