@@ -9,6 +9,7 @@ mod commit;
 pub mod db;
 pub mod demo;
 pub mod identity;
+pub mod participants;
 pub mod secrets;
 pub mod signatures;
 pub mod tasks;

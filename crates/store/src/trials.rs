@@ -9,6 +9,8 @@ use clinbridge_core::trials::{StudyDetails, StudyStatus, allocation_ratio, optio
 use serde::Serialize;
 use uuid::Uuid;
 
+pub mod schedule;
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
 pub struct Study {
     pub id: Uuid,
@@ -89,7 +91,7 @@ pub async fn create_study(store: &Store, acting: &Acting, code: Code, details: S
         .await
 }
 
-async fn study_in(tx: &mut Tx, id: Uuid) -> Result<Study> {
+pub(crate) async fn study_in(tx: &mut Tx, id: Uuid) -> Result<Study> {
     let sql = format!("SELECT {STUDY_COLUMNS} FROM studies WHERE id = $1");
     tx_on!(tx, |c| sqlx::query_as::<_, Study>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&mut *c).await)?
         .ok_or(StoreError::NotFound("study"))
