@@ -43,8 +43,9 @@ pub async fn seed(store: &Store) -> Result<DemoWorld> {
             "the database already has an organization; the demo needs an empty database".into(),
         ));
     }
-    let world = foundation(store).await?;
+    let mut world = foundation(store).await?;
     // Later contexts add their steps here, in dependency order.
+    site_operations(store, &mut world).await?;
     crate::audit::checkpoint(store).await?;
     Ok(world)
 }
@@ -289,4 +290,727 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
     )
     .await?;
     Ok(DemoWorld { admin, sites, study, users, logins })
+}
+
+// ---------------------------------------------------------------- site operations
+
+/// Study staff at Chicago and Seattle and Boston's unblinded pharmacist, with their grants.
+async fn site_staff(store: &Store, world: &mut DemoWorld) -> Result<BTreeMap<&'static str, Uuid>> {
+    let site = |code: &str| world.sites.iter().find(|s| s.code == code).map(|s| s.id).unwrap_or_default();
+    let staff: [(&str, &str, Role, &str, &str); 5] = [
+        ("amara.osei", "Dr. Amara Osei", Role::Investigator, "CHI", "America/Chicago"),
+        ("lena.kowalski", "Lena Kowalski", Role::Coordinator, "CHI", "America/Chicago"),
+        ("ethan.brooks", "Dr. Ethan Brooks", Role::Investigator, "SEA", "America/Los_Angeles"),
+        ("sofia.marin", "Sofia Marin", Role::Coordinator, "SEA", "America/Los_Angeles"),
+        ("noah.patel", "Noah Patel (research pharmacist)", Role::Coordinator, "BOS", "America/New_York"),
+    ];
+    let mut out = BTreeMap::new();
+    for (local, name, role, code, tz) in staff {
+        let email = Email::parse(&format!("{local}@demo.clinbridge.org"))?;
+        let password = NewPassword::parse(DEMO_PASSWORD, Some(&email))?;
+        let user = crate::identity::create_user(
+            store,
+            &world.admin,
+            NewUser { email: email.clone(), name: name.to_string(), password, time_zone: TimeZone::parse(tz)? },
+            vec![Grant { role, scope: Scope::Site(site(code)) }],
+        )
+        .await?;
+        world.logins.push(DemoLogin {
+            role,
+            email: email.to_string(),
+            name: name.to_string(),
+            scope: format!("site {code}"),
+        });
+        out.insert(local, user.id);
+    }
+    Ok(out)
+}
+
+/// Adds a signed delegation entry (the PI signs with the demo password).
+async fn delegate(
+    store: &Store,
+    study: Uuid,
+    site: Uuid,
+    pi: Uuid,
+    user: Uuid,
+    role: &str,
+    duties: Vec<clinbridge_core::trials::Duty>,
+    start: chrono::NaiveDate,
+) -> Result<()> {
+    let entry = crate::trials::add_delegation(
+        store,
+        &Acting::system(),
+        study,
+        site,
+        crate::trials::NewDelegation { user_id: user, study_role: role.into(), duties, start_on: start, end_on: None },
+    )
+    .await?;
+    crate::trials::sign_delegation(store, &Acting::user(pi, None), entry.id, DEMO_PASSWORD).await?;
+    Ok(())
+}
+
+fn visit(
+    code: &str,
+    name: &str,
+    anchor: &str,
+    from: &str,
+    offset: i64,
+    window: (i64, i64),
+    kind: &str,
+    procedures: &[&str],
+) -> Result<clinbridge_core::trials::schedule::VisitDefinition> {
+    let repeating = kind == "repeating";
+    Ok(clinbridge_core::trials::schedule::VisitDefinition::parse(
+        &clinbridge_core::trials::schedule::VisitDefinitionInput {
+            code: code.into(),
+            name: name.into(),
+            anchor: anchor.into(),
+            anchor_visit: from.into(),
+            offset_days: offset,
+            window_before: window.0,
+            window_after: window.1,
+            kind: kind.into(),
+            repeat_every_days: if repeating { 28 } else { 0 },
+            repeat_count: if repeating { 3 } else { 0 },
+            procedures: procedures.iter().map(|p| p.to_string()).collect(),
+        },
+    )?)
+}
+
+const GIVEN: [&str; 20] = [
+    "James",
+    "Maria",
+    "Robert",
+    "Linda",
+    "Michael",
+    "Patricia",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Karen",
+    "Charles",
+    "Nancy",
+    "Daniel",
+    "Margaret",
+];
+const FAMILY: [&str; 20] = [
+    "Thompson",
+    "Garcia",
+    "Martinez",
+    "Robinson",
+    "Clark",
+    "Rodriguez",
+    "Lewis",
+    "Lee",
+    "Walker",
+    "Hall",
+    "Allen",
+    "Young",
+    "Hernandez",
+    "King",
+    "Wright",
+    "Lopez",
+    "Hill",
+    "Scott",
+    "Green",
+    "Adams",
+];
+
+/// One demo participant's path: the status they end in and the day they started (days ago).
+struct Path {
+    site: &'static str,
+    end: clinbridge_core::participants::Status,
+    started: i64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn walk(
+    store: &Store,
+    study: &Study,
+    site: Uuid,
+    coordinator: Uuid,
+    investigator: Uuid,
+    randomized: bool,
+    n: usize,
+    path: &Path,
+) -> Result<()> {
+    use clinbridge_core::participants::Status as S;
+    let today = crate::now().date_naive();
+    let day = |k: i64| today - chrono::Duration::days(path.started - k);
+    let by = Acting::user(coordinator, None);
+    let pi = Acting::user(investigator, None);
+    let start = if path.end == S::Prescreen { S::Prescreen } else { S::Screening };
+    let contact = crate::participants::Contact {
+        given_name: GIVEN[n % GIVEN.len()].into(),
+        family_name: FAMILY[(n * 7 + 3) % FAMILY.len()].into(),
+        date_of_birth: chrono::NaiveDate::from_ymd_opt(
+            1940 + (n as i32 * 3) % 40,
+            1 + (n as u32 % 12),
+            1 + (n as u32 * 5) % 28,
+        ),
+        phone: format!("+1 617 555 {:04}", 1000 + n * 37),
+        email: format!("participant{n}@example.org"),
+        address: format!("{} Maple Avenue", 10 + n * 4),
+        mrn: format!("MRN{:07}", 4_200_000 + n * 131),
+    };
+    let p = crate::participants::register(
+        store,
+        &by,
+        study.id,
+        site,
+        crate::participants::NewParticipant { status: start, on: day(0), contact: Some(contact) },
+    )
+    .await?;
+    let mv = |to: S, k: i64, reason: &str, detail: &str, cw: &str| crate::participants::MoveRequest {
+        to,
+        reason_code: reason.into(),
+        detail: detail.into(),
+        consent_withdrawal: cw.into(),
+        effective_on: day(k),
+        consent_obtained_by: (to == S::Consented).then_some(coordinator),
+    };
+    let by_ref = &by;
+    let go =
+        |m: crate::participants::MoveRequest| async move { crate::participants::move_to(store, by_ref, p.id, m).await };
+    match path.end {
+        S::Prescreen | S::Screening => return Ok(()),
+        S::ScreenFailed if n % 2 == 0 => {
+            go(mv(S::ScreenFailed, 3, ["declined", "unable_to_comply"][n % 4 / 2], "", "")).await?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    go(mv(S::Consented, 1, "", "", "")).await?;
+    if path.end == S::Consented {
+        return Ok(());
+    }
+    let criteria = crate::participants::criteria(store, study.id).await?;
+    let fail = path.end == S::ScreenFailed;
+    let responses = criteria
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let inclusion = c.kind == "inclusion";
+            let answer = match (inclusion, fail && i == 1) {
+                (true, false) => clinbridge_core::participants::Answer::Yes,
+                (true, true) => clinbridge_core::participants::Answer::No,
+                (false, _) => clinbridge_core::participants::Answer::No,
+            };
+            clinbridge_core::participants::Response {
+                code: c.code.clone(),
+                answer,
+                source: if inclusion { "Screening visit notes".into() } else { "Medical record review".into() },
+            }
+        })
+        .collect();
+    crate::participants::assess(store, &by, p.id, responses).await?;
+    if fail {
+        go(mv(S::ScreenFailed, 6, "inclusion_not_met", "", "")).await?;
+        return Ok(());
+    }
+    crate::participants::sign_assessment(store, &pi, p.id, DEMO_PASSWORD).await?;
+    go(mv(S::Eligible, 7, "", "", "")).await?;
+    if path.end == S::Eligible {
+        return Ok(());
+    }
+    go(mv(S::Enrolled, 9, "", "", "")).await?;
+    if path.end == S::Enrolled {
+        return Ok(());
+    }
+    if randomized {
+        let diabetes = if n % 3 == 0 { "yes" } else { "no" };
+        crate::participants::randomization::randomize(
+            store,
+            &by,
+            p.id,
+            vec![("diabetes".into(), diabetes.into())],
+            day(9),
+        )
+        .await?;
+        if path.end == S::Randomized {
+            return Ok(());
+        }
+    }
+    go(mv(S::Active, 10, "", "", "")).await?;
+    match path.end {
+        S::Completed => go(mv(S::Completed, 372, "", "", "")).await.map(|_| ()),
+        S::Withdrawn => go(mv(
+            S::Withdrawn,
+            40 + (n as i64 % 5) * 9,
+            ["participant_decision", "adverse_event", "investigator_decision"][n % 3],
+            "",
+            ["none", "no_further_contact", "no_further_data"][n % 3],
+        ))
+        .await
+        .map(|_| ()),
+        S::LostToFollowUp => {
+            go(mv(S::LostToFollowUp, 60, "", "Three phone calls and a certified letter without answer", ""))
+                .await
+                .map(|_| ())
+        }
+        S::Deceased => {
+            go(mv(S::Deceased, 75, "", "Death from non-cardiac cause, reported by family", "")).await.map(|_| ())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The schedules, checklists, randomization, a device study and some sixty participants.
+async fn site_operations(store: &Store, world: &mut DemoWorld) -> Result<()> {
+    use clinbridge_core::participants::Status as S;
+    use clinbridge_core::trials::Duty;
+    let system = Acting::system();
+    let staff = site_staff(store, world).await?;
+    let person = |k: &str| staff.get(k).copied().unwrap_or_default();
+    let site = |code: &str| world.sites.iter().find(|s| s.code == code).map(|s| s.id).unwrap_or_default();
+    let today = crate::now().date_naive();
+    let days = chrono::Duration::days;
+    let reyes = world.users.get(&Role::Investigator).copied().unwrap_or_default();
+    let okafor = coordinator_id(&world.users);
+    let hf3 = world.study.clone();
+
+    // CARDIO-HF3: Chicago's PI and team, Boston's coordinator may randomize, the pharmacist
+    // dispenses and is the unblinded team.
+    let chi = crate::trials::study_site(store, hf3.id, site("CHI")).await?;
+    let mut input = crate::trials::StudySiteInput {
+        pi_user_id: Some(person("amara.osei")),
+        irb_name: chi.irb_name.clone(),
+        irb_approved_on: chi.irb_approved_on,
+        irb_expires_on: chi.irb_expires_on,
+        activated_on: chi.activated_on,
+        target_enrollment: chi.target_enrollment,
+    };
+    crate::trials::update_study_site(store, &system, chi.id, input.clone()).await?;
+    let (bos, chi_id, sea) = (site("BOS"), site("CHI"), site("SEA"));
+    delegate(
+        store,
+        hf3.id,
+        bos,
+        reyes,
+        okafor,
+        "Study coordinator (randomization)",
+        vec![Duty::Randomize],
+        today - days(280),
+    )
+    .await?;
+    delegate(
+        store,
+        hf3.id,
+        bos,
+        reyes,
+        person("noah.patel"),
+        "Unblinded research pharmacist",
+        vec![Duty::DispenseProduct],
+        today - days(290),
+    )
+    .await?;
+    delegate(
+        store,
+        hf3.id,
+        chi_id,
+        person("amara.osei"),
+        person("amara.osei"),
+        "Principal investigator",
+        Duty::ALL.to_vec(),
+        today - days(120),
+    )
+    .await?;
+    delegate(
+        store,
+        hf3.id,
+        chi_id,
+        person("amara.osei"),
+        person("lena.kowalski"),
+        "Study coordinator",
+        vec![Duty::ObtainConsent, Duty::Randomize, Duty::EnterData, Duty::PerformProcedures],
+        today - days(120),
+    )
+    .await?;
+    let hf3_visits = [
+        visit(
+            "SCR",
+            "Screening",
+            "consent",
+            "",
+            0,
+            (0, 28),
+            "scheduled",
+            &[
+                "Informed consent",
+                "Medical history",
+                "Physical exam",
+                "Vital signs",
+                "12-lead ECG",
+                "Echocardiogram",
+                "NT-proBNP",
+                "Safety labs",
+            ],
+        )?,
+        visit(
+            "BL",
+            "Baseline and randomization",
+            "randomization",
+            "",
+            0,
+            (0, 0),
+            "scheduled",
+            &["Vital signs", "12-lead ECG", "KCCQ questionnaire", "Dispense study drug"],
+        )?,
+        visit(
+            "W2",
+            "Week 2",
+            "visit",
+            "BL",
+            14,
+            (3, 3),
+            "scheduled",
+            &["Vital signs", "Safety labs", "Adverse event review"],
+        )?,
+        visit(
+            "W4",
+            "Week 4",
+            "visit",
+            "BL",
+            28,
+            (3, 3),
+            "scheduled",
+            &["Vital signs", "NT-proBNP", "Adverse event review", "Drug accountability", "Dispense study drug"],
+        )?,
+        visit(
+            "W12",
+            "Week 12 safety",
+            "visit",
+            "BL",
+            84,
+            (7, 7),
+            "scheduled",
+            &[
+                "Vital signs",
+                "Safety labs",
+                "12-lead ECG",
+                "Adverse event review",
+                "Drug accountability",
+                "Dispense study drug",
+            ],
+        )?,
+        visit(
+            "W24",
+            "Week 24",
+            "visit",
+            "BL",
+            168,
+            (7, 7),
+            "scheduled",
+            &[
+                "Physical exam",
+                "Vital signs",
+                "NT-proBNP",
+                "KCCQ questionnaire",
+                "Adverse event review",
+                "Drug accountability",
+                "Dispense study drug",
+            ],
+        )?,
+        visit("PHONE", "Telephone follow-up", "visit", "W24", 28, (3, 3), "repeating", &["Adverse event review"])?,
+        visit(
+            "W52",
+            "Week 52 / end of treatment",
+            "visit",
+            "BL",
+            364,
+            (14, 14),
+            "scheduled",
+            &[
+                "Physical exam",
+                "Vital signs",
+                "12-lead ECG",
+                "Echocardiogram",
+                "NT-proBNP",
+                "Safety labs",
+                "KCCQ questionnaire",
+                "Adverse event review",
+                "Drug accountability",
+            ],
+        )?,
+        visit("UNS", "Unscheduled", "consent", "", 0, (0, 0), "unscheduled", &["Vital signs", "Adverse event review"])?,
+    ];
+    for v in hf3_visits {
+        crate::trials::schedule::add_visit(store, &system, hf3.id, v).await?;
+    }
+    use clinbridge_core::participants::CriterionKind::{Exclusion, Inclusion};
+    let hf3_criteria = [
+        (Inclusion, "I1", "Age 40 years or older at consent"),
+        (Inclusion, "I2", "LVEF of 50% or more on an echocardiogram within 6 months"),
+        (Inclusion, "I3", "NT-proBNP of 300 pg/mL or more (900 pg/mL or more in atrial fibrillation)"),
+        (Inclusion, "I4", "NYHA class II to IV symptoms"),
+        (Exclusion, "E1", "eGFR below 25 mL/min/1.73 m²"),
+        (Exclusion, "E2", "Myocardial infarction or stroke within 90 days"),
+        (Exclusion, "E3", "Type 1 diabetes mellitus"),
+        (Exclusion, "E4", "Pregnant or breastfeeding"),
+    ];
+    for (kind, code, text) in hf3_criteria {
+        crate::participants::add_criterion(store, &system, hf3.id, kind, code, text).await?;
+    }
+    crate::participants::set_subject_id_pattern(store, &system, hf3.id, "{site}-{seq:04}").await?;
+    crate::participants::randomization::create_scheme(
+        store,
+        &system,
+        hf3.id,
+        crate::participants::randomization::NewScheme {
+            blinded: true,
+            block_sizes: vec![3, 6],
+            factors: vec![clinbridge_core::participants::randomization::Factor {
+                name: "diabetes".into(),
+                levels: vec!["yes".into(), "no".into()],
+            }],
+            list_length: 60,
+        },
+    )
+    .await?;
+    crate::participants::randomization::set_unblinded(store, &system, hf3.id, person("noah.patel"), true).await?;
+
+    // AORTA-FLEX: an open-label, single-arm device study at all three sites.
+    let af = crate::trials::create_study(
+        store,
+        &system,
+        Code::parse("code", "AORTA-FLEX")?,
+        clinbridge_core::trials::StudyDetails {
+            title: "A pivotal, single-arm study of a balloon-expandable transcatheter aortic valve in severe aortic stenosis at low surgical risk".into(),
+            short_title: "AORTA-FLEX".into(),
+            protocol_number: "NCD-TAV-220".into(),
+            phase: "pivotal".into(),
+            sponsor: "Northfield Cardiovascular Devices".into(),
+            registry_id: "NCT06124587".into(),
+            ind_ide: "IDE G230145".into(),
+            therapeutic_area: "Structural heart".into(),
+            target_enrollment: 120,
+        },
+    )
+    .await?;
+    crate::trials::add_arm(store, &system, af.id, "DEVICE", "Transcatheter aortic valve implantation", 1, "").await?;
+    crate::trials::add_protocol_version(store, &system, af.id, "1.0", "", today - days(540), "Original protocol.")
+        .await?;
+    crate::trials::set_status(store, &system, af.id, clinbridge_core::trials::StudyStatus::Approved, None).await?;
+    let af =
+        crate::trials::set_status(store, &system, af.id, clinbridge_core::trials::StudyStatus::Enrolling, None).await?;
+    let af_sites = [
+        ("BOS", reyes, okafor, 500, 40),
+        ("CHI", person("amara.osei"), person("lena.kowalski"), 480, 40),
+        ("SEA", person("ethan.brooks"), person("sofia.marin"), 470, 40),
+    ];
+    for (code, pi, coord, active_days, target) in af_sites {
+        input = crate::trials::StudySiteInput {
+            pi_user_id: Some(pi),
+            irb_name: format!("{code} Institutional Review Board"),
+            irb_approved_on: Some(today - days(active_days + 20)),
+            irb_expires_on: Some(today + days(120 + active_days / 10)),
+            activated_on: Some(today - days(active_days)),
+            target_enrollment: target,
+        };
+        crate::trials::add_study_site(store, &system, af.id, site(code), input.clone()).await?;
+        delegate(
+            store,
+            af.id,
+            site(code),
+            pi,
+            pi,
+            "Principal investigator",
+            Duty::ALL.to_vec(),
+            today - days(active_days),
+        )
+        .await?;
+        delegate(
+            store,
+            af.id,
+            site(code),
+            pi,
+            coord,
+            "Study coordinator",
+            vec![Duty::ObtainConsent, Duty::EnterData, Duty::PerformProcedures],
+            today - days(active_days),
+        )
+        .await?;
+    }
+    let af_visits = [
+        visit(
+            "SCR",
+            "Screening",
+            "consent",
+            "",
+            0,
+            (0, 45),
+            "scheduled",
+            &[
+                "Informed consent",
+                "Medical history",
+                "CT angiography",
+                "Echocardiogram",
+                "STS risk score",
+                "Safety labs",
+            ],
+        )?,
+        visit(
+            "PROC",
+            "Implant procedure",
+            "enrollment",
+            "",
+            0,
+            (0, 0),
+            "scheduled",
+            &["Implant", "Echocardiogram", "Adverse event review"],
+        )?,
+        visit(
+            "DIS",
+            "Discharge",
+            "visit",
+            "PROC",
+            1,
+            (0, 6),
+            "scheduled",
+            &["Echocardiogram", "12-lead ECG", "Adverse event review"],
+        )?,
+        visit(
+            "D30",
+            "30 days",
+            "visit",
+            "PROC",
+            30,
+            (7, 7),
+            "scheduled",
+            &["Echocardiogram", "12-lead ECG", "KCCQ questionnaire", "Adverse event review"],
+        )?,
+        visit(
+            "M6",
+            "6 months",
+            "visit",
+            "PROC",
+            180,
+            (30, 30),
+            "scheduled",
+            &["Echocardiogram", "Adverse event review"],
+        )?,
+        visit(
+            "Y1",
+            "1 year",
+            "visit",
+            "PROC",
+            365,
+            (45, 45),
+            "scheduled",
+            &["Echocardiogram", "12-lead ECG", "KCCQ questionnaire", "Adverse event review"],
+        )?,
+    ];
+    for v in af_visits {
+        crate::trials::schedule::add_visit(store, &system, af.id, v).await?;
+    }
+    let af_criteria = [
+        (Inclusion, "I1", "Severe aortic stenosis: valve area of 1.0 cm² or less, or mean gradient of 40 mmHg or more"),
+        (Inclusion, "I2", "STS predicted risk of mortality below 4%"),
+        (Inclusion, "I3", "Annulus size suitable for the device on CT"),
+        (Exclusion, "E1", "Bicuspid aortic valve"),
+        (Exclusion, "E2", "Prior prosthetic aortic valve"),
+        (Exclusion, "E3", "LVEF below 30%"),
+    ];
+    for (kind, code, text) in af_criteria {
+        crate::participants::add_criterion(store, &system, af.id, kind, code, text).await?;
+    }
+    crate::participants::set_subject_id_pattern(store, &system, af.id, "AF-{site}-{seq:03}").await?;
+
+    // Participants: every pipeline state, started over the past months.
+    let hf3_paths: Vec<(&str, S, usize)> = vec![
+        ("BOS", S::Prescreen, 2),
+        ("BOS", S::Screening, 3),
+        ("BOS", S::ScreenFailed, 4),
+        ("BOS", S::Consented, 2),
+        ("BOS", S::Eligible, 1),
+        ("BOS", S::Enrolled, 1),
+        ("BOS", S::Randomized, 3),
+        ("BOS", S::Active, 7),
+        ("BOS", S::Withdrawn, 2),
+        ("BOS", S::LostToFollowUp, 1),
+        ("CHI", S::Prescreen, 1),
+        ("CHI", S::Screening, 1),
+        ("CHI", S::ScreenFailed, 2),
+        ("CHI", S::Consented, 1),
+        ("CHI", S::Eligible, 1),
+        ("CHI", S::Randomized, 2),
+        ("CHI", S::Active, 4),
+        ("CHI", S::Withdrawn, 1),
+        ("CHI", S::Deceased, 1),
+    ];
+    let af_paths: Vec<(&str, S, usize)> = vec![
+        ("BOS", S::Screening, 1),
+        ("BOS", S::Enrolled, 1),
+        ("BOS", S::Active, 2),
+        ("BOS", S::Completed, 2),
+        ("CHI", S::Prescreen, 1),
+        ("CHI", S::ScreenFailed, 2),
+        ("CHI", S::Active, 2),
+        ("CHI", S::Completed, 1),
+        ("SEA", S::Screening, 1),
+        ("SEA", S::ScreenFailed, 1),
+        ("SEA", S::Consented, 1),
+        ("SEA", S::Eligible, 1),
+        ("SEA", S::Enrolled, 1),
+        ("SEA", S::Active, 2),
+        ("SEA", S::Withdrawn, 1),
+        ("SEA", S::LostToFollowUp, 1),
+    ];
+    let team = |study: Uuid, code: &str| -> (Uuid, Uuid) {
+        match (study == hf3.id, code) {
+            (_, "BOS") => (okafor, reyes),
+            (_, "CHI") => (person("lena.kowalski"), person("amara.osei")),
+            _ => (person("sofia.marin"), person("ethan.brooks")),
+        }
+    };
+    let mut n = 0usize;
+    for (study, paths, randomized, oldest) in [(&hf3, hf3_paths, true, 270i64), (&af, af_paths, false, 460i64)] {
+        let total: usize = paths.iter().map(|(_, _, k)| k).sum();
+        let mut i = 0usize;
+        for (code, end, count) in paths {
+            for _ in 0..count {
+                // Later pipeline states started earlier; spread starts over the enrollment period.
+                let started = match end {
+                    S::Prescreen | S::Screening => 3 + (i as i64 % 5),
+                    S::Consented | S::Eligible => 12 + (i as i64 % 6),
+                    S::Enrolled | S::Randomized => 20 + (i as i64 % 8),
+                    S::Completed => oldest - (i as i64 % 40),
+                    _ => 30 + (oldest - 60) * i as i64 / total as i64,
+                };
+                // Nobody starts before the site's team could screen there.
+                let opened = match (study.id == hf3.id, code) {
+                    (true, "BOS") => 280,
+                    (true, _) => 115,
+                    (false, _) => 465,
+                };
+                let started = started.min(opened);
+                let (coordinator, investigator) = team(study.id, code);
+                let path = Path { site: code, end, started };
+                walk(store, study, site(path.site), coordinator, investigator, randomized, n, &path).await?;
+                n += 1;
+                i += 1;
+            }
+        }
+    }
+    // Prescreening failures, counted without identities.
+    let log = [
+        (hf3.id, bos, 60, "inclusion_not_met", 14, "Chart review: LVEF below 50%"),
+        (hf3.id, bos, 32, "exclusion_met", 6, "eGFR below 25"),
+        (hf3.id, bos, 9, "declined", 3, ""),
+        (hf3.id, chi_id, 45, "inclusion_not_met", 9, "NT-proBNP below threshold"),
+        (hf3.id, chi_id, 15, "unable_to_comply", 2, "Lives more than two hours away"),
+        (af.id, sea, 80, "exclusion_met", 5, "Bicuspid valve on CT"),
+        (af.id, chi_id, 50, "inclusion_not_met", 4, "STS score 4% or more"),
+    ];
+    for (study, s, ago, reason, k, note) in log {
+        let by = Acting::user(okafor, None);
+        crate::participants::log_prescreen_failures(store, &by, study, s, today - days(ago), reason, k, note).await?;
+    }
+    Ok(())
 }

@@ -53,7 +53,8 @@ impl Participant {
     }
 }
 
-const SELECT: &str = "SELECT p.id, p.study_id, p.site_id, s.code AS site_code, p.subject_id, p.status, p.reason_code, p.status_detail,
+const SELECT: &str =
+    "SELECT p.id, p.study_id, p.site_id, s.code AS site_code, p.subject_id, p.status, p.reason_code, p.status_detail,
         p.consent_withdrawal, p.screened_on, p.consented_on, p.enrolled_on, p.randomized_on, p.ended_on, p.created_at
      FROM participants p JOIN sites s ON s.id = p.site_id";
 
@@ -121,9 +122,12 @@ impl Contact {
     pub fn check(mut self, today: NaiveDate) -> Result<Self, Invalid> {
         let mut c = Checks::new();
         let opt = clinbridge_core::trials::optional_text;
-        self.given_name = c.take("given_name", clinbridge_core::required_text("given_name", &self.given_name, 100)).unwrap_or_default();
-        self.family_name =
-            c.take("family_name", clinbridge_core::required_text("family_name", &self.family_name, 100)).unwrap_or_default();
+        self.given_name = c
+            .take("given_name", clinbridge_core::required_text("given_name", &self.given_name, 100))
+            .unwrap_or_default();
+        self.family_name = c
+            .take("family_name", clinbridge_core::required_text("family_name", &self.family_name, 100))
+            .unwrap_or_default();
         self.phone = c.take("phone", opt("phone", &self.phone, 40)).unwrap_or_default();
         if !self.phone.is_empty() && !self.phone.chars().all(|ch| ch.is_ascii_digit() || " +-().".contains(ch)) {
             c.push("phone", "may contain only digits, spaces and + - ( ) .");
@@ -268,7 +272,13 @@ pub async fn set_subject_id_pattern(store: &Store, acting: &Acting, study_id: Uu
         .write(acting, move |tx| {
             Box::pin(async move {
                 let old = subject_id_pattern_in(tx, study_id).await?;
-                exec!(tx, "UPDATE studies SET subject_id_pattern = $1, updated_at = $2 WHERE id = $3", &pattern, now(), study_id)?;
+                exec!(
+                    tx,
+                    "UPDATE studies SET subject_id_pattern = $1, updated_at = $2 WHERE id = $3",
+                    &pattern,
+                    now(),
+                    study_id
+                )?;
                 if old != pattern {
                     tx.audit(
                         AuditEvent::new(AuditAction::Update, "study", study_id)
@@ -307,13 +317,16 @@ async fn next_seq(tx: &mut Tx, study_id: Uuid, scope: &str) -> Result<i64> {
         study_id,
         scope
     )?;
-    let n: i64 = tx_on!(tx, |c| sqlx::query_scalar(
+    let n: i64 =
+        tx_on!(tx, |c| {
+            sqlx::query_scalar(
         "UPDATE subject_counters SET next_seq = next_seq + 1 WHERE study_id = $1 AND scope = $2 RETURNING next_seq - 1"
     )
     .bind(study_id)
     .bind(scope)
     .fetch_one(&mut *c)
-    .await)?;
+    .await
+        })?;
     Ok(n)
 }
 
@@ -444,13 +457,15 @@ pub struct MoveRow {
 
 /// A participant's moves, oldest first.
 pub async fn history(store: &Store, id: Uuid) -> Result<Vec<MoveRow>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, MoveRow>(
+    Ok(on!(store.db.read(), |c| {
+        sqlx::query_as::<_, MoveRow>(
         "SELECT m.from_status, m.to_status, m.reason_code, m.detail, m.effective_on, u.name AS user_name, m.at
          FROM participant_moves m LEFT JOIN users u ON u.id = m.user_id WHERE m.participant_id = $1 ORDER BY m.at, m.id"
     )
     .bind(id)
     .fetch_all(c)
-    .await)?)
+    .await
+    })?)
 }
 
 /// Moves a participant through the pipeline. The transition and its reasons are checked in
@@ -466,7 +481,11 @@ pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest)
     let checked = clinbridge_core::participants::transition(
         from,
         req.to,
-        &Move { reason_code: req.reason_code.clone(), detail: req.detail.clone(), consent_withdrawal: req.consent_withdrawal.clone() },
+        &Move {
+            reason_code: req.reason_code.clone(),
+            detail: req.detail.clone(),
+            consent_withdrawal: req.consent_withdrawal.clone(),
+        },
     )?;
     let study = crate::trials::study(store, p.study_id).await?;
     let ss = crate::trials::study_site(store, p.study_id, p.site_id).await?;
@@ -483,7 +502,10 @@ pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest)
     if req.to.is_screening_step()
         && let Some(block) = ss.enrollment_block(&study, today)
     {
-        return Err(StoreError::Refused(format!("{} cannot screen or enroll for {}: {block}", ss.site_code, study.code)));
+        return Err(StoreError::Refused(format!(
+            "{} cannot screen or enroll for {}: {block}",
+            ss.site_code, study.code
+        )));
     }
     match req.to {
         Status::Consented => {
@@ -659,12 +681,14 @@ pub async fn screening_log(store: &Store, study_id: Uuid, site_id: Option<Uuid>)
 pub async fn funnel(store: &Store, study_id: Uuid, sites: &[Uuid]) -> Result<Vec<FunnelStage>> {
     let log = screening_log(store, study_id, None).await?;
     let prescreen: i64 = log.iter().filter(|e| sites.contains(&e.site_id)).map(|e| e.candidates).sum();
-    let rows: Vec<(Uuid, Uuid, String)> = on!(store.db.read(), |c| sqlx::query_as(
+    let rows: Vec<(Uuid, Uuid, String)> = on!(store.db.read(), |c| {
+        sqlx::query_as(
         "SELECT p.id, p.site_id, m.to_status FROM participant_moves m JOIN participants p ON p.id = m.participant_id WHERE p.study_id = $1"
     )
     .bind(study_id)
     .fetch_all(c)
-    .await)?;
+    .await
+    })?;
     let mut by: std::collections::BTreeMap<Uuid, Vec<Status>> = Default::default();
     for (pid, site, s) in rows {
         if sites.contains(&site)
@@ -700,12 +724,14 @@ impl CriterionRow {
 
 /// A study's checklist: inclusion criteria first, then exclusion, each in entry order.
 pub async fn criteria(store: &Store, study_id: Uuid) -> Result<Vec<CriterionRow>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, CriterionRow>(
+    Ok(on!(store.db.read(), |c| {
+        sqlx::query_as::<_, CriterionRow>(
         "SELECT id, kind, code, text, position FROM eligibility_criteria WHERE study_id = $1 ORDER BY kind DESC, position"
     )
     .bind(study_id)
     .fetch_all(c)
-    .await)?)
+    .await
+    })?)
 }
 
 pub async fn add_criterion(
@@ -783,18 +809,25 @@ pub struct AssessmentView {
 }
 
 pub async fn latest_assessment(store: &Store, participant_id: Uuid) -> Result<Option<AssessmentView>> {
-    let row: Option<AssessmentRow> = on!(store.db.read(), |c| sqlx::query_as::<_, AssessmentRow>(
+    let row: Option<AssessmentRow> =
+        on!(store.db.read(), |c| {
+            sqlx::query_as::<_, AssessmentRow>(
         "SELECT a.id, a.participant_id, a.responses, a.eligible, a.failed, u.name AS assessed_by_name, a.assessed_at
          FROM eligibility_assessments a LEFT JOIN users u ON u.id = a.assessed_by
          WHERE a.participant_id = $1 ORDER BY a.assessed_at DESC, a.id DESC LIMIT 1"
     )
     .bind(participant_id)
     .fetch_optional(c)
-    .await)?;
+    .await
+        })?;
     let Some(assessment) = row else { return Ok(None) };
-    let sigs =
-        crate::signatures::for_record(store, "eligibility_assessment", &assessment.id.to_string(), &assessment.record())
-            .await?;
+    let sigs = crate::signatures::for_record(
+        store,
+        "eligibility_assessment",
+        &assessment.id.to_string(),
+        &assessment.record(),
+    )
+    .await?;
     let signed = sigs.into_iter().rev().find(|s| s.valid);
     Ok(Some(AssessmentView { assessment, signed }))
 }
@@ -816,10 +849,8 @@ pub async fn assess(
     }
     let crit: Vec<Criterion> = criteria(store, p.study_id).await?.iter().map(CriterionRow::criterion).collect();
     let outcome = clinbridge_core::participants::assess(&crit, &responses)?;
-    let responses: Vec<Response> = responses
-        .into_iter()
-        .map(|r| Response { source: r.source.trim().to_string(), ..r })
-        .collect();
+    let responses: Vec<Response> =
+        responses.into_iter().map(|r| Response { source: r.source.trim().to_string(), ..r }).collect();
     let json = serde_json::to_string(&responses).map_err(|e| StoreError::Internal(e.to_string()))?;
     let o = outcome.clone();
     let row = store

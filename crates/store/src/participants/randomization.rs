@@ -40,7 +40,8 @@ impl SchemeRow {
             id: self.id,
             study_id: self.study_id,
             blinded: self.blinded,
-            design: serde_json::from_str(&self.design).map_err(|e| StoreError::Internal(format!("scheme design: {e}")))?,
+            design: serde_json::from_str(&self.design)
+                .map_err(|e| StoreError::Internal(format!("scheme design: {e}")))?,
             created_at: self.created_at,
         })
     }
@@ -99,7 +100,11 @@ pub async fn create_scheme(store: &Store, acting: &Acting, study_id: Uuid, n: Ne
     .check()?;
     let strata = design.strata();
     if strata.len() as u64 * u64::from(design.list_length) > 100_000 {
-        return Err(clinbridge_core::Invalid::one("list_length", "strata × list length must stay within 100,000 allocations").into());
+        return Err(clinbridge_core::Invalid::one(
+            "list_length",
+            "strata × list length must stay within 100,000 allocations",
+        )
+        .into());
     }
     let lists: Vec<(String, Vec<clinbridge_core::participants::randomization::Slot>)> =
         strata.iter().map(|s| (s.clone(), design.generate(&mut below))).collect();
@@ -171,24 +176,28 @@ pub struct Allocation {
 
 /// The whole allocation list (for the unblinded team only; the caller checks).
 pub async fn allocation_list(store: &Store, scheme_id: Uuid) -> Result<Vec<Allocation>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Allocation>(
+    Ok(on!(store.db.read(), |c| {
+        sqlx::query_as::<_, Allocation>(
         "SELECT r.stratum, r.seq, r.block_no, r.block_size, a.code AS arm_code, a.name AS arm_name, p.subject_id, r.assigned_at
          FROM randomization_slots r JOIN study_arms a ON a.id = r.arm_id LEFT JOIN participants p ON p.id = r.participant_id
          WHERE r.scheme_id = $1 ORDER BY r.stratum, r.seq"
     )
     .bind(scheme_id)
     .fetch_all(c)
-    .await)?)
+    .await
+    })?)
 }
 
 /// Free and used slots per stratum: (stratum, used, total).
 pub async fn stratum_counts(store: &Store, scheme_id: Uuid) -> Result<Vec<(String, i64, i64)>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as(
+    Ok(on!(store.db.read(), |c| {
+        sqlx::query_as(
         "SELECT stratum, COUNT(participant_id), COUNT(*) FROM randomization_slots WHERE scheme_id = $1 GROUP BY stratum ORDER BY stratum"
     )
     .bind(scheme_id)
     .fetch_all(c)
-    .await)?)
+    .await
+    })?)
 }
 
 /// A participant's assignment.
@@ -337,17 +346,22 @@ pub async fn is_unblinded(store: &Store, study_id: Uuid, user_id: Uuid) -> Resul
 /// Whether the user may see allocations of the study: open label, or on the unblinded team.
 pub async fn may_see(store: &Store, study_id: Uuid, user_id: Uuid) -> Result<bool> {
     let blinded = scheme(store, study_id).await?.is_none_or(|s| s.blinded);
-    Ok(clinbridge_core::participants::randomization::may_see_allocation(blinded, is_unblinded(store, study_id, user_id).await?))
+    Ok(clinbridge_core::participants::randomization::may_see_allocation(
+        blinded,
+        is_unblinded(store, study_id, user_id).await?,
+    ))
 }
 
 /// Members of the unblinded team: (user id, name, e-mail).
 pub async fn unblinded_team(store: &Store, study_id: Uuid) -> Result<Vec<(Uuid, String, String)>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as(
+    Ok(on!(store.db.read(), |c| {
+        sqlx::query_as(
         "SELECT u.id, u.name, u.email FROM unblinded_team t JOIN users u ON u.id = t.user_id WHERE t.study_id = $1 ORDER BY u.name"
     )
     .bind(study_id)
     .fetch_all(c)
-    .await)?)
+    .await
+    })?)
 }
 
 pub async fn set_unblinded(store: &Store, acting: &Acting, study_id: Uuid, user_id: Uuid, member: bool) -> Result<()> {
@@ -386,18 +400,25 @@ pub struct Unblinding {
 }
 
 pub async fn unblindings(store: &Store, participant_id: Uuid) -> Result<Vec<Unblinding>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Unblinding>(
+    Ok(on!(store.db.read(), |c| {
+        sqlx::query_as::<_, Unblinding>(
         "SELECT b.id, b.participant_id, u.name AS user_name, b.reason, b.at FROM unblindings b JOIN users u ON u.id = b.user_id
          WHERE b.participant_id = $1 ORDER BY b.at"
     )
     .bind(participant_id)
     .fetch_all(c)
-    .await)?)
+    .await
+    })?)
 }
 
 /// Breaks the blind for one participant in an emergency: records who, when and why, tells
 /// every member of the study's unblinded team, and gives the caller the arm.
-pub async fn emergency_unblind(store: &Store, acting: &Acting, participant_id: Uuid, reason: &str) -> Result<Assignment> {
+pub async fn emergency_unblind(
+    store: &Store,
+    acting: &Acting,
+    participant_id: Uuid,
+    reason: &str,
+) -> Result<Assignment> {
     let reason = clinbridge_core::required_text("reason", reason, 1000)?;
     if reason.chars().count() < 10 {
         return Err(clinbridge_core::Invalid::one("reason", "describe the emergency (at least 10 characters)").into());

@@ -58,7 +58,8 @@ impl Row {
     }
 }
 
-const SELECT: &str = "SELECT id, study_id, code, name, anchor, anchor_visit, offset_days, window_before, window_after, kind,
+const SELECT: &str =
+    "SELECT id, study_id, code, name, anchor, anchor_visit, offset_days, window_before, window_after, kind,
         repeat_every_days, repeat_count, procedures, position FROM visit_definitions";
 
 /// A study's visits in protocol order.
@@ -73,9 +74,12 @@ pub async fn visits(store: &Store, study_id: Uuid) -> Result<Vec<Visit>> {
 
 pub async fn visit(store: &Store, id: Uuid) -> Result<Visit> {
     let sql = format!("{SELECT} WHERE id = $1");
-    on!(store.db.read(), |c| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(c).await)?
-        .map(Row::into_visit)
-        .ok_or(StoreError::NotFound("visit definition"))
+    on!(store.db.read(), |c| sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+    .map(Row::into_visit)
+    .ok_or(StoreError::NotFound("visit definition"))
 }
 
 pub(crate) async fn visits_in(tx: &mut Tx, study_id: Uuid) -> Result<Vec<Visit>> {
