@@ -317,16 +317,15 @@ async fn next_seq(tx: &mut Tx, study_id: Uuid, scope: &str) -> Result<i64> {
         study_id,
         scope
     )?;
-    let n: i64 =
-        tx_on!(tx, |c| {
-            sqlx::query_scalar(
+    let n: i64 = tx_on!(tx, |c| {
+        sqlx::query_scalar(
         "UPDATE subject_counters SET next_seq = next_seq + 1 WHERE study_id = $1 AND scope = $2 RETURNING next_seq - 1"
     )
     .bind(study_id)
     .bind(scope)
     .fetch_one(&mut *c)
     .await
-        })?;
+    })?;
     Ok(n)
 }
 
@@ -809,9 +808,8 @@ pub struct AssessmentView {
 }
 
 pub async fn latest_assessment(store: &Store, participant_id: Uuid) -> Result<Option<AssessmentView>> {
-    let row: Option<AssessmentRow> =
-        on!(store.db.read(), |c| {
-            sqlx::query_as::<_, AssessmentRow>(
+    let row: Option<AssessmentRow> = on!(store.db.read(), |c| {
+        sqlx::query_as::<_, AssessmentRow>(
         "SELECT a.id, a.participant_id, a.responses, a.eligible, a.failed, u.name AS assessed_by_name, a.assessed_at
          FROM eligibility_assessments a LEFT JOIN users u ON u.id = a.assessed_by
          WHERE a.participant_id = $1 ORDER BY a.assessed_at DESC, a.id DESC LIMIT 1"
@@ -819,7 +817,7 @@ pub async fn latest_assessment(store: &Store, participant_id: Uuid) -> Result<Op
     .bind(participant_id)
     .fetch_optional(c)
     .await
-        })?;
+    })?;
     let Some(assessment) = row else { return Ok(None) };
     let sigs = crate::signatures::for_record(
         store,

@@ -25,10 +25,17 @@ use utoipa::{Modify, OpenApi};
         api::trials::add_arm, api::trials::add_protocol_version,
         api::trials::list_sites, api::trials::add_site, api::trials::update_site,
         api::trials::delegation_log, api::trials::add_delegation, api::trials::sign_delegation, api::trials::end_delegation,
+        api::schedule::list, api::schedule::create, api::schedule::update, api::schedule::remove,
+        api::participants::list, api::participants::create, api::participants::get, api::participants::contact,
+        api::participants::update_contact, api::participants::set_status, api::participants::assess,
+        api::participants::sign_eligibility, api::participants::randomize, api::participants::unblind,
+        api::participants::list_criteria, api::participants::add_criterion, api::participants::set_pattern,
+        api::participants::screening_log, api::participants::log_prescreen, api::participants::funnel,
+        api::participants::get_scheme, api::participants::create_scheme, api::participants::set_unblinded,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),
-    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"))
+    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"))
 )]
 pub struct ApiDoc;
 

@@ -399,6 +399,18 @@ pub struct Unblinding {
     pub at: DateTime<Utc>,
 }
 
+/// Whether this person broke the blind for this participant (they may see the arm since).
+pub async fn has_unblinded(store: &Store, participant_id: Uuid, user_id: Uuid) -> Result<bool> {
+    let n: i64 = on!(store.db.read(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM unblindings WHERE participant_id = $1 AND user_id = $2"
+    )
+    .bind(participant_id)
+    .bind(user_id)
+    .fetch_one(c)
+    .await)?;
+    Ok(n > 0)
+}
+
 pub async fn unblindings(store: &Store, participant_id: Uuid) -> Result<Vec<Unblinding>> {
     Ok(on!(store.db.read(), |c| {
         sqlx::query_as::<_, Unblinding>(

@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod identity;
+pub mod participants;
+pub mod schedule;
 pub mod tasks;
 pub mod trials;
 
@@ -19,6 +21,8 @@ pub fn register(r: Routes) -> Routes {
     let r = audit::register(r);
     let r = tasks::register(r);
     let r = trials::register(r);
+    let r = schedule::register(r);
+    let r = participants::register(r);
     r.get("/api/openapi.json", crate::openapi::document)
 }
 
