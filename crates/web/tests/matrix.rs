@@ -75,6 +75,9 @@ const STUDY_LISTERS: &[&str] = &[
 /// Who may read a study none of the demo people is assigned to: organization-wide readers.
 const OTHER_STUDY_READERS: &[&str] = &["admin", "auditor", "msl", "medical_manager"];
 const AUDIT: &[&str] = &["admin", "auditor"];
+/// Who reads participants of a study and site none of the demo people works at: auditors.
+const OTHER_PARTICIPANT_READERS: &[&str] = &["auditor"];
+const NOBODY: &[&str] = &[];
 
 /// Every route with who may use it. Sign-out routes come last so the others run signed in.
 const MATRIX: &[(&str, &str, Expect, Body)] = &[
@@ -245,6 +248,94 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ),
     ("POST", "/api/v1/delegation/{id}/sign", Expect::Hidden(&[]), Body::Json(r#"{"password":"clinbridge-demo-2026"}"#)),
     ("POST", "/api/v1/delegation/{id}/end", Expect::Hidden(ADMIN), Body::Json(r#"{"end_on":"2026-12-31"}"#)),
+    ("GET", "/api/v1/studies/{code}/visits", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies/{code}/visits",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"code":"W8","name":"Week 8","anchor":"randomization","offset_days":56,"kind":"scheduled"}"#),
+    ),
+    (
+        "PUT",
+        "/api/v1/visits/{id}",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"code":"BL","name":"Baseline","anchor":"randomization","offset_days":0,"kind":"scheduled"}"#),
+    ),
+    ("DELETE", "/api/v1/visits/{id}", Expect::Hidden(ADMIN), Body::None),
+    ("GET", "/api/v1/studies/{code}/participants", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies/{code}/sites/{site}/participants",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"status":"screening"}"#),
+    ),
+    ("GET", "/api/v1/participants/{id}", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    ("GET", "/api/v1/participants/{id}/contact", Expect::Hidden(NOBODY), Body::None),
+    (
+        "PUT",
+        "/api/v1/participants/{id}/contact",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"given_name":"Ann","family_name":"Other"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/participants/{id}/status",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"status":"screen_failed","reason_code":"declined"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/participants/{id}/eligibility",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"answers":[{"code":"I1","answer":"yes","source":"Chart"}]}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/participants/{id}/eligibility/sign",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"password":"clinbridge-demo-2026"}"#),
+    ),
+    ("POST", "/api/v1/participants/{id}/randomize", Expect::Hidden(NOBODY), Body::Json(r#"{}"#)),
+    (
+        "POST",
+        "/api/v1/participants/{id}/unblind",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"reason":"Emergency surgery needs the arm"}"#),
+    ),
+    ("GET", "/api/v1/studies/{code}/criteria", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies/{code}/criteria",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"kind":"exclusion","code":"E9","text":"Prior enrollment"}"#),
+    ),
+    (
+        "PUT",
+        "/api/v1/studies/{code}/subject-id-pattern",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"pattern":"{site}-{seq:04}"}"#),
+    ),
+    ("GET", "/api/v1/studies/{code}/screening-log", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies/{code}/sites/{site}/screening-log",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"logged_on":"2026-01-05","reason_code":"declined","candidates":2}"#),
+    ),
+    ("GET", "/api/v1/studies/{code}/funnel", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    ("GET", "/api/v1/studies/{code}/randomization", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies/{code}/randomization",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"blinded":true,"block_sizes":[2],"list_length":10}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/studies/{code}/unblinded-team",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"user_email":"admin@demo.clinbridge.org","member":true}"#),
+    ),
     ("GET", "/studies", Expect::Only(STUDY_LISTERS), Body::None),
     (
         "POST",
@@ -295,6 +386,67 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ),
     ("POST", "/delegation/{id}/sign", Expect::Hidden(&[]), Body::Form("password=clinbridge-demo-2026")),
     ("POST", "/delegation/{id}/end", Expect::Hidden(ADMIN), Body::Form("end_on=2026-12-30")),
+    ("GET", "/studies/{code}/participants", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    ("POST", "/studies/{code}/participants", Expect::Hidden(NOBODY), Body::Form("site_code=CHI&status=screening&on=")),
+    (
+        "POST",
+        "/studies/{code}/screening-log",
+        Expect::Hidden(NOBODY),
+        Body::Form("site_code=CHI&logged_on=2026-01-05&reason_code=declined&candidates=1&note="),
+    ),
+    ("GET", "/participants/{id}", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    (
+        "POST",
+        "/participants/{id}/status",
+        Expect::Hidden(NOBODY),
+        Body::Form("status=screen_failed&reason_code=declined"),
+    ),
+    ("POST", "/participants/{id}/eligibility", Expect::Hidden(NOBODY), Body::Form("answer_I1=yes&source_I1=Chart")),
+    (
+        "POST",
+        "/participants/{id}/eligibility/sign",
+        Expect::Hidden(NOBODY),
+        Body::Form("password=clinbridge-demo-2026"),
+    ),
+    ("POST", "/participants/{id}/randomize", Expect::Hidden(NOBODY), Body::Form("")),
+    (
+        "POST",
+        "/participants/{id}/unblind",
+        Expect::Hidden(NOBODY),
+        Body::Form("reason=Emergency+surgery+needs+the+arm"),
+    ),
+    ("GET", "/participants/{id}/contact", Expect::Hidden(NOBODY), Body::None),
+    ("POST", "/participants/{id}/contact", Expect::Hidden(NOBODY), Body::Form("given_name=Ann&family_name=Other")),
+    ("GET", "/studies/{code}/schedule", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/studies/{code}/schedule",
+        Expect::Hidden(ADMIN),
+        Body::Form(
+            "code=W12&name=Week+12&anchor=randomization&offset_days=84&window_before=7&window_after=7&kind=scheduled&procedures=ECG",
+        ),
+    ),
+    ("POST", "/visits/{id}/delete", Expect::Hidden(ADMIN), Body::None),
+    ("GET", "/studies/{code}/enrollment", Expect::Hidden(&["admin", "auditor"]), Body::None),
+    ("POST", "/studies/{code}/criteria", Expect::Hidden(ADMIN), Body::Form("kind=inclusion&code=I9&text=Adult")),
+    (
+        "POST",
+        "/studies/{code}/subject-id-pattern",
+        Expect::Hidden(ADMIN),
+        Body::Form("pattern=%7Bsite%7D-%7Bseq%3A03%7D"),
+    ),
+    (
+        "POST",
+        "/studies/{code}/randomization",
+        Expect::Hidden(ADMIN),
+        Body::Form("blinded=true&block_sizes=2&factors=&list_length=10"),
+    ),
+    (
+        "POST",
+        "/studies/{code}/unblinded-team",
+        Expect::Hidden(ADMIN),
+        Body::Form("user_email=admin%40demo.clinbridge.org&member=true"),
+    ),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("DELETE", "/api/v1/session", Expect::Public, Body::None),
@@ -318,6 +470,9 @@ fn the_matrix_lists_every_route() {
 /// a Chicago coordinator's account, grant and token.
 struct Others {
     study: String,
+    participant: Uuid,
+    visit: Uuid,
+    page_visit: Uuid,
     delegation: Uuid,
     site: Uuid,
     task: Uuid,
@@ -364,20 +519,85 @@ async fn others(app: &common::TestApp) -> Others {
     )
     .await
     .unwrap();
+    let admin = &app.world.admin;
     let study = clinbridge_store::trials::create_study(
         store,
-        &app.world.admin,
+        admin,
         clinbridge_core::identity::Code::parse("code", "OTHER-01").unwrap(),
         clinbridge_store::trials::minimal("A study none of the demo team works on"),
     )
     .await
     .unwrap();
-    clinbridge_store::trials::add_study_site(
+    // Enrolling at Chicago with arms, a checklist, a scheme, two visits and a participant.
+    use clinbridge_store::{participants, trials};
+    for arm in ["A", "B"] {
+        trials::add_arm(store, admin, study.id, arm, arm, 1, "").await.unwrap();
+    }
+    participants::add_criterion(
         store,
-        &app.world.admin,
+        admin,
+        study.id,
+        clinbridge_core::participants::CriterionKind::Inclusion,
+        "I1",
+        "Adult",
+    )
+    .await
+    .unwrap();
+    participants::randomization::create_scheme(
+        store,
+        admin,
+        study.id,
+        participants::randomization::NewScheme { blinded: true, block_sizes: vec![2], factors: vec![], list_length: 4 },
+    )
+    .await
+    .unwrap();
+    let mut visit_ids = Vec::new();
+    for (code, offset) in [("BL", 0), ("W4", 28)] {
+        let def = clinbridge_core::trials::schedule::VisitDefinition::parse(
+            &clinbridge_core::trials::schedule::VisitDefinitionInput {
+                code: code.into(),
+                name: code.into(),
+                anchor: "randomization".into(),
+                offset_days: offset,
+                kind: "scheduled".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        visit_ids.push(trials::schedule::add_visit(store, admin, study.id, def).await.unwrap().id);
+    }
+    trials::set_status(store, admin, study.id, clinbridge_core::trials::StudyStatus::Approved, None).await.unwrap();
+    trials::set_status(store, admin, study.id, clinbridge_core::trials::StudyStatus::Enrolling, None).await.unwrap();
+    let today = clinbridge_store::now().date_naive();
+    trials::add_study_site(
+        store,
+        admin,
         study.id,
         chi,
-        clinbridge_store::trials::StudySiteInput::default(),
+        trials::StudySiteInput {
+            irb_name: "Lakeshore IRB".into(),
+            irb_approved_on: Some(today - chrono::Duration::days(10)),
+            irb_expires_on: Some(today + chrono::Duration::days(300)),
+            activated_on: Some(today - chrono::Duration::days(5)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let participant = participants::register(
+        store,
+        admin,
+        study.id,
+        chi,
+        participants::NewParticipant {
+            status: clinbridge_core::participants::Status::Screening,
+            on: today,
+            contact: Some(participants::Contact {
+                given_name: "Other".into(),
+                family_name: "Person".into(),
+                ..Default::default()
+            }),
+        },
     )
     .await
     .unwrap();
@@ -396,11 +616,28 @@ async fn others(app: &common::TestApp) -> Others {
     )
     .await
     .unwrap();
-    Others { study: study.code, delegation: entry.id, site: chi, task, user: user.id, grant, token: token.id }
+    Others {
+        study: study.code,
+        participant: participant.id,
+        visit: visit_ids[0],
+        page_visit: visit_ids[1],
+        delegation: entry.id,
+        site: chi,
+        task,
+        user: user.id,
+        grant,
+        token: token.id,
+    }
 }
 
 fn fill(path: &str, o: &Others) -> String {
-    let id = if path.contains("/delegation/") {
+    let id = if path.contains("/participants/{id}") {
+        o.participant
+    } else if path.starts_with("/api/v1/visits/") {
+        o.visit
+    } else if path.starts_with("/visits/") {
+        o.page_visit
+    } else if path.contains("/delegation/") {
         o.delegation
     } else if path.contains("/sites/") {
         o.site

@@ -3,8 +3,11 @@
 
 pub mod admin;
 pub mod audit;
+pub mod enrollment;
 pub mod home;
+pub mod participants;
 pub mod profile;
+pub mod schedule;
 pub mod session;
 pub mod trials;
 
@@ -25,6 +28,9 @@ pub fn register(r: Routes) -> Routes {
     let r = profile::register(r);
     let r = admin::register(r);
     let r = trials::register(r);
+    let r = participants::register(r);
+    let r = schedule::register(r);
+    let r = enrollment::register(r);
     audit::register(r)
 }
 
