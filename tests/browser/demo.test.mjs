@@ -402,6 +402,100 @@ function suite() {
     await page.getByText(OVERDUE_TASK, { exact: true }).waitFor();
   });
 
+  let participantUrl = null;
+  let subjectId = null;
+
+  step('the coordinator registers a participant for CARDIO-HF3 at Boston', async () => {
+    await page.goto('/studies/CARDIO-HF3');
+    await page.getByRole('navigation', { name: 'Study' }).getByRole('link', { name: 'Participants' }).click();
+    await page.getByRole('heading', { level: 1, name: /^Participants/ }).waitFor();
+    // The funnel is drawn, and only Boston is offered for registration.
+    await page.getByRole('img', { name: 'Screening funnel' }).waitFor();
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'Register a participant' }) });
+    assert.deepEqual(await form.getByLabel('Site').locator('option').allInnerTexts(), ['BOS']);
+    await form.getByLabel('Given name').fill('Eleanor');
+    await form.getByLabel('Family name').fill('Whitcombe');
+    await form.getByLabel('Date of birth').fill('1956-08-14');
+    await form.getByLabel('Medical record number').fill('MRN7734120');
+    await form.getByRole('button', { name: 'Register and assign a subject id' }).click();
+    await page.waitForURL(/\/participants\/[0-9a-f-]+$/);
+    participantUrl = new URL(page.url()).pathname;
+    const h1 = await page.getByRole('heading', { level: 1 }).innerText();
+    const m = h1.match(/^(BOS-\d{4})\s+Screening$/);
+    assert.ok(m, `unexpected heading: ${h1}`);
+    subjectId = m[1];
+    // The pseudonymous page does not show the name; the contact page does, on request.
+    assert.equal(await page.getByText('Whitcombe').count(), 0);
+    await page.getByRole('link', { name: 'Show contact details' }).click();
+    await page.getByText('This view is recorded in the audit log.').waitFor();
+    assert.equal(await page.getByLabel('Family name').inputValue(), 'Whitcombe');
+    await page.goto(participantUrl);
+  });
+
+  step('consent is recorded with the delegated person who obtained it', async () => {
+    const move = page.locator('form', { has: page.getByRole('heading', { name: 'Move' }) });
+    await move.getByLabel('New status').selectOption('consented');
+    await move.getByLabel('Consent obtained by (for consented)').selectOption({ label: 'Maya Okafor' });
+    await move.getByRole('button', { name: 'Record move' }).click();
+    await page.getByRole('heading', { level: 1, name: `${subjectId} Consented` }).waitFor();
+  });
+
+  step('the eligibility checklist is answered with sources', async () => {
+    const checklist = page.locator('form', { has: page.getByRole('heading', { name: 'Eligibility checklist' }) });
+    const groups = checklist.getByRole('group');
+    const n = await groups.count();
+    assert.ok(n >= 8, `expected the eight CARDIO-HF3 criteria, got ${n}`);
+    for (let i = 0; i < n; i++) {
+      const g = groups.nth(i);
+      const legend = await g.locator('legend').innerText();
+      await g.getByLabel(legend.includes('Inclusion') ? 'Yes' : 'No', { exact: true }).check();
+      await g.getByLabel('Source').fill('Screening visit notes');
+    }
+    await checklist.getByRole('button', { name: 'Record checklist' }).click();
+    await page.getByText("Awaiting the investigator's signature.").waitFor();
+    await page.getByText('Eligible', { exact: true }).first().waitFor();
+  });
+
+  step('the investigator signs the eligibility decision with a password', async () => {
+    const piContext = await browser.newContext({ baseURL: server.base });
+    try {
+      const pi = await piContext.newPage();
+      await pi.goto('/login');
+      await signIn(pi, 'investigator@demo.clinbridge.org', PASSWORD);
+      await pi.goto(participantUrl);
+      await pi.getByLabel('Your password, to sign').fill(PASSWORD);
+      await pi.getByRole('button', { name: 'Sign: I approve this eligibility decision' }).click();
+      await pi.getByText(/^Signed by Dr\. Samuel Reyes/).waitFor();
+    } finally {
+      await piContext.close();
+    }
+  });
+
+  step('the coordinator enrolls and randomizes, and the arm stays blinded', async () => {
+    await page.goto(participantUrl);
+    for (const status of ['eligible', 'enrolled']) {
+      const move = page.locator('form', { has: page.getByRole('heading', { name: 'Move' }) });
+      await move.getByLabel('New status').selectOption(status);
+      await move.getByRole('button', { name: 'Record move' }).click();
+      await page.getByRole('heading', { level: 1, name: new RegExp(`^${subjectId} ${status}$`, 'i') }).waitFor();
+    }
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'Randomize' }) });
+    await form.getByLabel('diabetes').selectOption('no');
+    await form.getByRole('button', { name: `Randomize ${subjectId}` }).click();
+    await page.getByRole('heading', { level: 1, name: `${subjectId} Randomized` }).waitFor();
+    await page.getByText(/Allocation \d+ in stratum diabetes=no: blinded/).waitFor();
+    await page.screenshot({ path: path.join(RESULTS, 'participant-randomized.png'), fullPage: true });
+  });
+
+  step('the schedule of events shows the visit grid', async () => {
+    await page.goto('/studies/CARDIO-HF3/schedule');
+    const grid = page.getByRole('table');
+    await grid.getByRole('rowheader', { name: /^W12 · Week 12 safety/ }).waitFor();
+    await grid.getByRole('columnheader', { name: 'Echocardiogram' }).waitFor();
+    // A coordinator reads the schedule but does not change it.
+    assert.equal(await page.getByRole('heading', { name: 'Add a visit' }).count(), 0);
+  });
+
   step('signing out ends the session', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('signed_out') === '1');
