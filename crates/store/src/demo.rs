@@ -327,6 +327,7 @@ async fn site_staff(store: &Store, world: &mut DemoWorld) -> Result<BTreeMap<&'s
 }
 
 /// Adds a signed delegation entry (the PI signs with the demo password).
+#[allow(clippy::too_many_arguments)]
 async fn delegate(
     store: &Store,
     study: Uuid,
@@ -349,6 +350,7 @@ async fn delegate(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn visit(
     code: &str,
     name: &str,
@@ -480,7 +482,7 @@ async fn walk(
         |m: crate::participants::MoveRequest| async move { crate::participants::move_to(store, by_ref, p.id, m).await };
     match path.end {
         S::Prescreen | S::Screening => return Ok(()),
-        S::ScreenFailed if n % 2 == 0 => {
+        S::ScreenFailed if n.is_multiple_of(2) => {
             go(mv(S::ScreenFailed, 3, ["declined", "unable_to_comply"][n % 4 / 2], "", "")).await?;
             return Ok(());
         }
@@ -524,7 +526,7 @@ async fn walk(
         return Ok(());
     }
     if randomized {
-        let diabetes = if n % 3 == 0 { "yes" } else { "no" };
+        let diabetes = if n.is_multiple_of(3) { "yes" } else { "no" };
         crate::participants::randomization::randomize(
             store,
             &by,
@@ -1010,7 +1012,13 @@ async fn site_operations(store: &Store, world: &mut DemoWorld) -> Result<()> {
     ];
     for (study, s, ago, reason, k, note) in log {
         let by = Acting::user(okafor, None);
-        crate::participants::log_prescreen_failures(store, &by, study, s, today - days(ago), reason, k, note).await?;
+        let f = crate::participants::PrescreenFailures {
+            logged_on: today - days(ago),
+            reason_code: reason.into(),
+            candidates: k,
+            note: note.into(),
+        };
+        crate::participants::log_prescreen_failures(store, &by, study, s, f).await?;
     }
     Ok(())
 }

@@ -506,6 +506,9 @@ pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest)
             ss.site_code, study.code
         )));
     }
+    let skips_randomization = req.to == Status::Active
+        && from == Status::Enrolled
+        && randomization::scheme(store, p.study_id).await?.is_some();
     match req.to {
         Status::Consented => {
             let Some(by) = req.consent_obtained_by else {
@@ -534,10 +537,8 @@ pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest)
                 ));
             }
         }
-        Status::Active if from == Status::Enrolled => {
-            if randomization::scheme(store, p.study_id).await?.is_some() {
-                return Err(StoreError::Refused("this study randomizes: randomize the participant first".into()));
-            }
+        Status::Active if skips_randomization => {
+            return Err(StoreError::Refused("this study randomizes: randomize the participant first".into()));
         }
         _ => {}
     }
@@ -602,17 +603,25 @@ pub struct ScreeningEntry {
     pub note: String,
 }
 
+/// Candidates who failed prescreening on a day for one reason.
+#[derive(Debug, Clone)]
+pub struct PrescreenFailures {
+    pub logged_on: NaiveDate,
+    pub reason_code: String,
+    pub candidates: i64,
+    pub note: String,
+}
+
 /// Records candidates who failed prescreening, as a count and a reason, without identities.
 pub async fn log_prescreen_failures(
     store: &Store,
     acting: &Acting,
     study_id: Uuid,
     site_id: Uuid,
-    logged_on: NaiveDate,
-    reason_code: &str,
-    candidates: i64,
-    note: &str,
+    f: PrescreenFailures,
 ) -> Result<ScreeningEntry> {
+    let PrescreenFailures { logged_on, reason_code, candidates, note } = f;
+    let reason_code = reason_code.trim();
     let mut c = Checks::new();
     if !SCREEN_FAIL_REASONS.iter().any(|(k, _)| *k == reason_code) {
         c.push("reason_code", "is not a screen-failure reason");
@@ -620,7 +629,7 @@ pub async fn log_prescreen_failures(
     if !(1..=10_000).contains(&candidates) {
         c.push("candidates", "must be between 1 and 10,000");
     }
-    let note = c.take("note", clinbridge_core::trials::optional_text("note", note, 500)).unwrap_or_default();
+    let note = c.take("note", clinbridge_core::trials::optional_text("note", &note, 500)).unwrap_or_default();
     if reason_code == "other" && note.is_empty() {
         c.push("note", "explain the reason when it is \"other\"");
     }

@@ -732,17 +732,13 @@ pub async fn log_prescreen(
 ) -> ApiResult<Response> {
     let (study, ss) = readable_study_site(&state, &who, &code, &site).await?;
     who.require(PARTICIPANTS_WRITE, Target::study_site(study.id, ss.site_id))?;
-    let e = store_p::log_prescreen_failures(
-        &state.store,
-        &who.acting(),
-        study.id,
-        ss.site_id,
-        b.logged_on,
-        b.reason_code.trim(),
-        b.candidates,
-        &b.note,
-    )
-    .await?;
+    let f = store_p::PrescreenFailures {
+        logged_on: b.logged_on,
+        reason_code: b.reason_code,
+        candidates: b.candidates,
+        note: b.note,
+    };
+    let e = store_p::log_prescreen_failures(&state.store, &who.acting(), study.id, ss.site_id, f).await?;
     Ok((StatusCode::CREATED, Json(ScreeningEntryOut::from(e))).into_response())
 }
 

@@ -47,7 +47,7 @@ struct EnrollmentPage {
     pattern: String,
     arms: String,
     scheme: Option<SchemeView>,
-    allocations: Option<Vec<(String, i64, i64, String, String)>>,
+    allocations: Option<Vec<store_r::Allocation>>,
     team: Vec<(String, String)>,
     people: Vec<(String, String)>,
     errors: Vec<(String, String)>,
@@ -77,13 +77,7 @@ async fn view(
         Some(s) => {
             let strata = store_r::stratum_counts(&state.store, s.id).await?;
             let allocations = if store_r::may_see(&state.store, study.id, who.user.id).await? {
-                Some(
-                    store_r::allocation_list(&state.store, s.id)
-                        .await?
-                        .into_iter()
-                        .map(|a| (a.stratum, a.seq, a.block_no, a.arm_code, a.subject_id.unwrap_or_default()))
-                        .collect(),
-                )
+                Some(store_r::allocation_list(&state.store, s.id).await?)
             } else {
                 None
             };

@@ -299,10 +299,12 @@ async fn log_prescreen(
                 &who.acting(),
                 study.id,
                 site.id,
-                on,
-                &f.reason_code,
-                n,
-                &f.note,
+                store_p::PrescreenFailures {
+                    logged_on: on,
+                    reason_code: f.reason_code.clone(),
+                    candidates: n,
+                    note: f.note.clone(),
+                },
             )
             .await?,
         )
