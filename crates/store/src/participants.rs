@@ -18,6 +18,21 @@ use clinbridge_core::{Checks, Invalid};
 use serde::Serialize;
 use uuid::Uuid;
 
+/// Event dates before this are typing mistakes, not history.
+const EARLIEST: (i32, u32, u32) = (1990, 1, 1);
+
+/// An event date must be a plausible day: not before 1990 and not after today at the site.
+pub fn check_event_date(field: &str, d: NaiveDate, today: NaiveDate) -> Result<(), Invalid> {
+    let earliest = NaiveDate::from_ymd_opt(EARLIEST.0, EARLIEST.1, EARLIEST.2).unwrap_or(d);
+    if d > today {
+        return Err(Invalid::one(field, "must not be in the future"));
+    }
+    if d < earliest {
+        return Err(Invalid::one(field, format!("must not be before {earliest}")));
+    }
+    Ok(())
+}
+
 /// Today's date where the site is.
 pub fn site_today(ss: &StudySite) -> NaiveDate {
     let tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
@@ -356,9 +371,7 @@ pub async fn register(
     if let Some(block) = ss.enrollment_block(&study, today) {
         return Err(StoreError::Refused(format!("{} cannot screen for {}: {block}", ss.site_code, study.code)));
     }
-    if n.on > today {
-        return Err(Invalid::one("on", "must not be in the future").into());
-    }
+    check_event_date("on", n.on, today)?;
     let contact = match n.contact {
         Some(c) => Some(c.check(today)?),
         None => None,
@@ -489,9 +502,7 @@ pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest)
     let study = crate::trials::study(store, p.study_id).await?;
     let ss = crate::trials::study_site(store, p.study_id, p.site_id).await?;
     let today = site_today(&ss);
-    if req.effective_on > today {
-        return Err(Invalid::one("effective_on", "must not be in the future").into());
-    }
+    check_event_date("effective_on", req.effective_on, today)?;
     let last = history(store, id).await?.last().map(|m| m.effective_on);
     if let Some(last) = last
         && req.effective_on < last
@@ -635,9 +646,7 @@ pub async fn log_prescreen_failures(
     }
     c.finish()?;
     let ss = crate::trials::study_site(store, study_id, site_id).await?;
-    if logged_on > site_today(&ss) {
-        return Err(Invalid::one("logged_on", "must not be in the future").into());
-    }
+    check_event_date("logged_on", logged_on, site_today(&ss))?;
     let reason_code = reason_code.to_string();
     store
         .write(acting, move |tx| {

@@ -78,6 +78,9 @@ fn below(n: u32) -> u32 {
     }
 }
 
+/// Allocations generated for one scheme at most (all strata together).
+const MAX_ALLOCATIONS: u64 = 20_000;
+
 /// What a scheme is created from; the arms and their ratios come from the study.
 #[derive(Debug, Clone)]
 pub struct NewScheme {
