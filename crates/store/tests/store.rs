@@ -31,7 +31,11 @@ async fn demo_seeds_and_verifies(db: &TestDb) {
     assert_eq!(world.sites.len(), 3);
     let zones: std::collections::HashSet<_> = world.sites.iter().map(|s| s.time_zone.clone()).collect();
     assert_eq!(zones.len(), 3, "three different time zones");
-    assert_eq!(world.logins.len(), Role::ALL.len());
+    // One login per role, plus the site staff of Chicago and Seattle and Boston's pharmacist.
+    assert_eq!(world.logins.len(), Role::ALL.len() + 5);
+    for role in Role::ALL {
+        assert!(world.logins.iter().any(|l| l.role == role), "no demo login for {role}");
+    }
     let v = audit::verify(&store).await.unwrap();
     assert_eq!(v.result, Ok(()));
     assert!(v.entries > 30, "entries: {}", v.entries);

@@ -193,8 +193,8 @@ mod delegation {
 
         // The demo log: the coordinator may obtain consent; the data manager's entry is unsigned.
         trials::holds_duty(&store, study, bos, coord, Duty::ObtainConsent, today).await.unwrap();
-        let e = trials::holds_duty(&store, study, bos, coord, Duty::Randomize, today).await.unwrap_err();
-        assert!(e.to_string().contains("no duty to randomize"), "{e}");
+        let e = trials::holds_duty(&store, study, bos, coord, Duty::AssessAdverseEvents, today).await.unwrap_err();
+        assert!(e.to_string().contains("no duty to assess adverse events"), "{e}");
         let e = trials::holds_duty(&store, study, bos, dm, Duty::EnterData, today).await.unwrap_err();
         assert!(e.to_string().contains("not signed by the principal investigator"), "{e}");
 

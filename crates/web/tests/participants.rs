@@ -188,6 +188,9 @@ async fn pages_show_the_pipeline_grid_and_concealment(db: &TestDb) {
         "only Boston participants for Boston's coordinator"
     );
     assert!(list.contains("Assessed for eligibility"));
+    // Boston's chart: its enrolled participants against Boston's target of 100.
+    assert!(list.contains("enrolled of a target of 100"), "enrollment chart");
+    assert!(list.contains("<polyline points=\"0,"));
     // Register through the form, with a name that must come back escaped.
     let r = coord
         .post(app.url("/studies/CARDIO-HF3/participants"))

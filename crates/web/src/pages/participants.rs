@@ -48,6 +48,61 @@ pub struct Row {
     reason: String,
 }
 
+/// Cumulative enrollment against the target, drawn as an SVG line chart.
+pub struct EnrollmentChart {
+    points: String,
+    target_y: i64,
+    target: i64,
+    enrolled: i64,
+    first: String,
+    last: String,
+    max: i64,
+}
+
+const CHART_W: i64 = 600;
+const CHART_H: i64 = 180;
+
+fn enrollment_chart(
+    by_month: &[(chrono::NaiveDate, i64)],
+    target: i64,
+    today: chrono::NaiveDate,
+) -> Option<EnrollmentChart> {
+    use chrono::Datelike;
+    let first = by_month.first()?.0;
+    let mut months = Vec::new();
+    let mut m = first;
+    let end = chrono::NaiveDate::from_ymd_opt(today.year(), today.month(), 1)?;
+    while m <= end && months.len() < 240 {
+        months.push(m);
+        m = m.checked_add_months(chrono::Months::new(1))?;
+    }
+    let mut total = 0;
+    let cumulative: Vec<i64> = months
+        .iter()
+        .map(|mo| {
+            total += by_month.iter().filter(|(d, _)| d == mo).map(|(_, n)| n).sum::<i64>();
+            total
+        })
+        .collect();
+    let max = target.max(total).max(1);
+    let step = if months.len() > 1 { CHART_W / (months.len() as i64 - 1) } else { 0 };
+    let points = cumulative
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{},{}", i as i64 * step, CHART_H - n * CHART_H / max))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(EnrollmentChart {
+        points,
+        target_y: CHART_H - target * CHART_H / max,
+        target,
+        enrolled: total,
+        first: first.format("%b %Y").to_string(),
+        last: end.format("%b %Y").to_string(),
+        max,
+    })
+}
+
 pub struct FunnelBar {
     stage: String,
     count: i64,
@@ -99,6 +154,7 @@ struct ListPage {
     statuses: Vec<(&'static str, &'static str)>,
     query: ListQuery,
     funnel: Vec<FunnelBar>,
+    chart: Option<EnrollmentChart>,
     prescreen: Vec<(String, String, String, i64, String)>,
     reasons: Vec<(&'static str, &'static str)>,
     form: RegisterForm,
@@ -166,6 +222,12 @@ async fn list_view(
         .into_iter()
         .map(|s| FunnelBar { stage: s.stage.into(), count: s.count, width: (s.count * 100 / max).max(1) })
         .collect();
+    let target = if site.is_empty() && sites.len() == participating.len() {
+        study.target_enrollment
+    } else {
+        participating.iter().filter(|ss| ids.contains(&ss.site_id)).map(|ss| ss.target_enrollment).sum()
+    };
+    let chart = enrollment_chart(&store_p::enrollment_by_month(&state.store, study.id, &ids).await?, target, today);
     let prescreen = store_p::screening_log(&state.store, study.id, None)
         .await?
         .into_iter()
@@ -183,6 +245,7 @@ async fn list_view(
         statuses: Status::ALL.iter().map(|s| (s.as_str(), s.label())).collect(),
         query,
         funnel,
+        chart,
         prescreen,
         reasons: SCREEN_FAIL_REASONS.to_vec(),
         form,
