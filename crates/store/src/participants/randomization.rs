@@ -102,10 +102,10 @@ pub async fn create_scheme(store: &Store, acting: &Acting, study_id: Uuid, n: Ne
     }
     .check()?;
     let strata = design.strata();
-    if strata.len() as u64 * u64::from(design.list_length) > 100_000 {
+    if strata.len() as u64 * u64::from(design.list_length) > MAX_ALLOCATIONS {
         return Err(clinbridge_core::Invalid::one(
             "list_length",
-            "strata × list length must stay within 100,000 allocations",
+            format!("strata × allocations per stratum must stay within {MAX_ALLOCATIONS}"),
         )
         .into());
     }
