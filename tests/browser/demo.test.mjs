@@ -484,6 +484,14 @@ function suite() {
     await form.getByRole('button', { name: `Randomize ${subjectId}` }).click();
     await page.getByRole('heading', { level: 1, name: `${subjectId} Randomized` }).waitFor();
     await page.getByText(/Allocation \d+ in stratum diabetes=no: blinded/).waitFor();
+    // Randomization planned the visits; the baseline is recorded as done today.
+    const visits = page.getByRole('table').filter({ has: page.getByRole('columnheader', { name: 'Window' }) });
+    await visits.getByRole('rowheader', { name: 'W12 · Week 12 safety' }).waitFor();
+    const baseline = visits.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'BL · Baseline and randomization' }) });
+    await baseline.getByLabel('Day of BL · Baseline and randomization').fill(await baseline.locator('td.date').first().innerText());
+    await baseline.getByRole('button', { name: 'Record BL · Baseline and randomization' }).click();
+    const done = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'BL · Baseline and randomization' }) });
+    await done.getByText('Completed', { exact: true }).waitFor();
     await page.screenshot({ path: path.join(RESULTS, 'participant-randomized.png'), fullPage: true });
   });
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod identity;
 pub mod participants;
 pub mod policy;
+pub mod scheduling;
 pub mod signature;
 pub mod tasks;
 pub mod trials;

@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod identity;
 pub mod participants;
+pub mod scheduling;
 pub mod secrets;
 pub mod signatures;
 pub mod tasks;

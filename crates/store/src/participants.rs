@@ -585,6 +585,12 @@ pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest)
                     return Err(StoreError::conflict("status", "the participant changed meanwhile; reload and try again"));
                 }
                 record_move(tx, id, Some(from), req.to, &checked.reason_code, &checked.detail, on).await?;
+                if matches!(req.to, Status::Consented | Status::Enrolled | Status::Active) {
+                    crate::scheduling::plan_in(tx, id).await?;
+                }
+                if req.to.is_final() {
+                    crate::scheduling::cancel_ahead_in(tx, id, on).await?;
+                }
                 let new = participant_in(tx, id).await?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "participant", id)

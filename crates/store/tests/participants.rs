@@ -16,7 +16,8 @@ both_backends!(
     pipeline_moves_need_site_duty_and_signed_eligibility,
     phi_reads_are_audited_and_the_trail_holds_no_identifiers,
     sixteen_requests_for_the_last_slot_give_one_assignment,
-    emergency_unblinding_is_recorded_and_signalled
+    emergency_unblinding_is_recorded_and_signalled,
+    visits_are_planned_from_their_anchors_and_recorded
 );
 
 fn today() -> NaiveDate {
@@ -456,4 +457,70 @@ async fn emergency_unblinding_is_recorded_and_signalled(db: &TestDb) {
     assert_eq!(u[0].user_name, "Dr. Samuel Reyes");
     assert!(!randomization::may_see(&store, world.study.id, world.users[&Role::Coordinator]).await.unwrap());
     assert!(randomization::may_see(&store, world.study.id, pharmacist[0].0).await.unwrap());
+}
+
+async fn visits_are_planned_from_their_anchors_and_recorded(db: &TestDb) {
+    use clinbridge_core::scheduling::VisitStatus;
+    use clinbridge_store::scheduling;
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let by = Acting::user(world.users[&Role::Coordinator], None);
+    let all = participants::participants(&store, world.study.id, None).await.unwrap();
+    // Consented only: just the screening visit, counted from consent.
+    let consented = all.iter().find(|p| p.status() == Status::Consented && p.site_code == "BOS").unwrap();
+    let v = scheduling::visits_of(&store, consented.id).await.unwrap();
+    let codes: Vec<&str> = v.iter().map(|x| x.code.as_str()).collect();
+    assert_eq!(codes, ["SCR"]);
+    assert_eq!(v[0].target_on, consented.consented_on.unwrap());
+    // Randomized: the baseline on the randomization day and the rest counted from it.
+    let r = all.iter().find(|p| p.status() == Status::Randomized && p.site_code == "BOS").unwrap();
+    let v = scheduling::visits_of(&store, r.id).await.unwrap();
+    let bl = v.iter().find(|x| x.code == "BL").unwrap();
+    assert_eq!(bl.target_on, r.randomized_on.unwrap());
+    let w12 = v.iter().find(|x| x.code == "W12").unwrap();
+    assert_eq!(w12.target_on, bl.target_on + chrono::Duration::days(84));
+    assert_eq!(
+        (w12.window_start, w12.window_end),
+        (w12.target_on - chrono::Duration::days(7), w12.target_on + chrono::Duration::days(7))
+    );
+    assert_eq!(v.iter().filter(|x| x.code == "PHONE").count(), 3, "a repeating visit is planned each time");
+    assert!(!v.iter().any(|x| x.code == "UNS"), "unscheduled visits are not planned");
+    // Recording: outside the window asks for a deviation note and is flagged.
+    let late = bl.window_end + chrono::Duration::days(1);
+    if late <= today() {
+        let e = scheduling::record_visit(&store, &by, bl.id, VisitStatus::Completed, Some(late), "").await.unwrap_err();
+        assert!(e.to_string().contains("outside its window"), "{e}");
+        let done = scheduling::record_visit(&store, &by, bl.id, VisitStatus::Completed, Some(late), "Flight delayed")
+            .await
+            .unwrap();
+        assert!(done.out_of_window);
+    } else {
+        let done = scheduling::record_visit(&store, &by, bl.id, VisitStatus::Completed, Some(bl.window_start), "")
+            .await
+            .unwrap();
+        assert!(!done.out_of_window);
+    }
+    assert!(
+        scheduling::record_visit(&store, &by, bl.id, VisitStatus::Missed, None, "again").await.is_err(),
+        "recorded once"
+    );
+    let scr = v.iter().find(|x| x.code == "SCR").unwrap();
+    assert!(scheduling::record_visit(&store, &by, scr.id, VisitStatus::Missed, None, " ").await.is_err());
+    // Withdrawal without further data collection cancels what is ahead and stops recording.
+    participants::move_to(
+        &store,
+        &by,
+        r.id,
+        MoveRequest {
+            reason_code: "participant_decision".into(),
+            consent_withdrawal: "no_further_data".into(),
+            ..mv(Status::Withdrawn)
+        },
+    )
+    .await
+    .unwrap();
+    let v = scheduling::visits_of(&store, r.id).await.unwrap();
+    assert!(v.iter().filter(|x| x.target_on > today()).all(|x| x.status() == VisitStatus::Cancelled));
+    let e = scheduling::record_visit(&store, &by, scr.id, VisitStatus::Missed, None, "No show").await.unwrap_err();
+    assert!(e.to_string().contains("further data collection"), "{e}");
 }

@@ -32,10 +32,11 @@ use utoipa::{Modify, OpenApi};
         api::participants::list_criteria, api::participants::add_criterion, api::participants::set_pattern,
         api::participants::screening_log, api::participants::log_prescreen, api::participants::funnel,
         api::participants::get_scheme, api::participants::create_scheme, api::participants::set_unblinded,
+        api::scheduling::list, api::scheduling::record,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),
-    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"))
+    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "scheduling"))
 )]
 pub struct ApiDoc;
 

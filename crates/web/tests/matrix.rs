@@ -302,6 +302,13 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Hidden(NOBODY),
         Body::Json(r#"{"reason":"Emergency surgery needs the arm"}"#),
     ),
+    ("GET", "/api/v1/participants/{id}/visits", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/participant-visits/{id}",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"outcome":"missed","note":"No show"}"#),
+    ),
     ("GET", "/api/v1/studies/{code}/criteria", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
     (
         "POST",
@@ -416,6 +423,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Body::Form("reason=Emergency+surgery+needs+the+arm"),
     ),
     ("GET", "/participants/{id}/contact", Expect::Hidden(NOBODY), Body::None),
+    ("POST", "/participant-visits/{id}/record", Expect::Hidden(NOBODY), Body::Form("outcome=missed&note=No+show")),
     ("POST", "/participants/{id}/contact", Expect::Hidden(NOBODY), Body::Form("given_name=Ann&family_name=Other")),
     ("GET", "/studies/{code}/schedule", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
     (
@@ -471,6 +479,7 @@ fn the_matrix_lists_every_route() {
 struct Others {
     study: String,
     participant: Uuid,
+    participant_visit: Uuid,
     visit: Uuid,
     page_visit: Uuid,
     delegation: Uuid,
@@ -552,12 +561,12 @@ async fn others(app: &common::TestApp) -> Others {
     .await
     .unwrap();
     let mut visit_ids = Vec::new();
-    for (code, offset) in [("BL", 0), ("W4", 28)] {
+    for (code, offset, anchor) in [("BL", 0, "randomization"), ("W4", 28, "randomization"), ("SCR", 0, "consent")] {
         let def = clinbridge_core::trials::schedule::VisitDefinition::parse(
             &clinbridge_core::trials::schedule::VisitDefinitionInput {
                 code: code.into(),
                 name: code.into(),
-                anchor: "randomization".into(),
+                anchor: anchor.into(),
                 offset_days: offset,
                 kind: "scheduled".into(),
                 ..Default::default()
@@ -616,9 +625,57 @@ async fn others(app: &common::TestApp) -> Others {
     )
     .await
     .unwrap();
+    // Chicago's PI for OTHER-01 signs the coordinator's consent duty; consent plans visit SCR.
+    let pi = identity::create_user(
+        store,
+        admin,
+        identity::NewUser {
+            email: clinbridge_core::identity::Email::parse("chicago.pi@demo.clinbridge.org").unwrap(),
+            name: "Chicago PI".into(),
+            password: NewPassword::parse("a long chicago pi passphrase", None).unwrap(),
+            time_zone: TimeZone::parse("America/Chicago").unwrap(),
+        },
+        vec![Grant { role: Role::Investigator, scope: Scope::Site(chi) }],
+    )
+    .await
+    .unwrap();
+    let ss = trials::study_site(store, study.id, chi).await.unwrap();
+    trials::update_study_site(
+        store,
+        admin,
+        ss.id,
+        trials::StudySiteInput {
+            pi_user_id: Some(pi.id),
+            irb_name: ss.irb_name.clone(),
+            irb_approved_on: ss.irb_approved_on,
+            irb_expires_on: ss.irb_expires_on,
+            activated_on: ss.activated_on,
+            target_enrollment: ss.target_enrollment,
+        },
+    )
+    .await
+    .unwrap();
+    trials::sign_delegation(store, &Acting::user(pi.id, None), entry.id, "a long chicago pi passphrase").await.unwrap();
+    participants::move_to(
+        store,
+        admin,
+        participant.id,
+        participants::MoveRequest {
+            to: clinbridge_core::participants::Status::Consented,
+            reason_code: String::new(),
+            detail: String::new(),
+            consent_withdrawal: String::new(),
+            effective_on: today,
+            consent_obtained_by: Some(user.id),
+        },
+    )
+    .await
+    .unwrap();
+    let participant_visit = clinbridge_store::scheduling::visits_of(store, participant.id).await.unwrap()[0].id;
     Others {
         study: study.code,
         participant: participant.id,
+        participant_visit,
         visit: visit_ids[0],
         page_visit: visit_ids[1],
         delegation: entry.id,
@@ -631,7 +688,9 @@ async fn others(app: &common::TestApp) -> Others {
 }
 
 fn fill(path: &str, o: &Others) -> String {
-    let id = if path.contains("/participants/{id}") {
+    let id = if path.contains("/participant-visits/") {
+        o.participant_visit
+    } else if path.contains("/participants/{id}") {
         o.participant
     } else if path.starts_with("/api/v1/visits/") {
         o.visit

@@ -149,6 +149,34 @@ async fn a_participant_from_screening_to_randomization(db: &TestDb) {
     let a: Value = r.json().await.unwrap();
     assert_eq!(a["stratum"], "diabetes=no");
     assert!(a["arm_code"].is_null(), "blinded for the coordinator: {a}");
+    // Randomization planned the visits: the baseline today, week 2 fourteen days on.
+    let visits: Value =
+        coord.get(app.url(&format!("/api/v1/participants/{id}/visits"))).send().await.unwrap().json().await.unwrap();
+    let visits = visits.as_array().unwrap();
+    let bl = visits.iter().find(|v| v["code"] == "BL").unwrap();
+    let w2 = visits.iter().find(|v| v["code"] == "W2").unwrap();
+    assert_eq!(bl["status"], "scheduled");
+    let bl_day = chrono::NaiveDate::parse_from_str(bl["target_on"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    let w2_day = chrono::NaiveDate::parse_from_str(w2["target_on"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    assert_eq!((w2_day - bl_day).num_days(), 14);
+    assert_eq!(w2["window_start"].as_str().unwrap(), (w2_day - chrono::Duration::days(3)).to_string());
+    let r = coord
+        .post(app.url(&format!("/api/v1/participant-visits/{}", bl["id"].as_str().unwrap())))
+        .json(&json!({"outcome": "completed", "actual_on": bl["target_on"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["out_of_window"], false);
+    let r = monitor
+        .post(app.url(&format!("/api/v1/participant-visits/{}", w2["id"].as_str().unwrap())))
+        .json(&json!({"outcome": "missed", "note": "No show"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "monitors do not record visits");
     let pharmacist = app.signed_in("noah.patel").await;
     let d: Value =
         pharmacist.get(app.url(&format!("/api/v1/participants/{id}"))).send().await.unwrap().json().await.unwrap();

@@ -317,6 +317,7 @@ pub async fn randomize(
                     return Err(StoreError::conflict("status", "the participant changed meanwhile; reload and try again"));
                 }
                 super::record_move(tx, participant_id, Some(Status::Enrolled), Status::Randomized, "", "", on_date).await?;
+                crate::scheduling::plan_in(tx, participant_id).await?;
                 let a = assignment_in(tx, participant_id).await?;
                 let slot_id: Uuid = tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM randomization_slots WHERE participant_id = $1")
                     .bind(participant_id)

@@ -217,6 +217,18 @@ pub async fn remove_visit(store: &Store, acting: &Acting, id: Uuid) -> Result<()
                         dep.definition.code, old.definition.code
                     )));
                 }
+                let planned: i64 = tx_on!(tx, |c| sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM participant_visits WHERE definition_id = $1"
+                )
+                .bind(id)
+                .fetch_one(&mut *c)
+                .await)?;
+                if planned > 0 {
+                    return Err(StoreError::Refused(format!(
+                        "{planned} participant visit(s) were planned from {}; it stays in the schedule",
+                        old.definition.code
+                    )));
+                }
                 let n = exec!(tx, "DELETE FROM visit_definitions WHERE id = $1", id)?;
                 if n == 0 {
                     return Err(StoreError::NotFound("visit definition"));

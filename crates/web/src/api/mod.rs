@@ -5,6 +5,7 @@ pub mod audit;
 pub mod identity;
 pub mod participants;
 pub mod schedule;
+pub mod scheduling;
 pub mod tasks;
 pub mod trials;
 
@@ -23,6 +24,7 @@ pub fn register(r: Routes) -> Routes {
     let r = trials::register(r);
     let r = schedule::register(r);
     let r = participants::register(r);
+    let r = scheduling::register(r);
     r.get("/api/openapi.json", crate::openapi::document)
 }
 

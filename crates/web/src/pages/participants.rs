@@ -36,6 +36,20 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/participants/{id}/unblind", unblind)
         .get("/participants/{id}/contact", contact)
         .post("/participants/{id}/contact", update_contact)
+        .post("/participant-visits/{id}/record", record_visit)
+}
+
+pub struct VisitLine {
+    id: Uuid,
+    label: String,
+    target: String,
+    window: String,
+    status: &'static str,
+    status_key: &'static str,
+    actual: String,
+    out_of_window: bool,
+    note: String,
+    open: bool,
 }
 
 pub struct Row {
@@ -433,6 +447,8 @@ struct DetailPage {
     factors: Vec<(String, Vec<String>)>,
     assignment: Option<(String, i64, Option<String>)>,
     unblindings: Vec<(String, String, String)>,
+    visits: Vec<VisitLine>,
+    can_record: bool,
     errors: Vec<(String, String)>,
     today: String,
 }
@@ -536,7 +552,29 @@ async fn detail_view(
         .map(|u| (u.user_name, super::local(u.at, tz), u.reason))
         .collect();
     let can_write = who.can(PARTICIPANTS_WRITE, t);
+    let visits = clinbridge_store::scheduling::visits_of(&state.store, id)
+        .await?
+        .into_iter()
+        .map(|v| VisitLine {
+            id: v.id,
+            label: if v.occurrence > 1 || v.code == "PHONE" {
+                format!("{} · {} #{}", v.code, v.name, v.occurrence)
+            } else {
+                format!("{} · {}", v.code, v.name)
+            },
+            target: v.target_on.to_string(),
+            window: format!("{} to {}", v.window_start, v.window_end),
+            status: v.status().label(),
+            status_key: v.status().as_str(),
+            actual: v.actual_on.map(|d| d.to_string()).unwrap_or_default(),
+            out_of_window: v.out_of_window,
+            note: v.note.clone(),
+            open: v.status() == clinbridge_core::scheduling::VisitStatus::Scheduled,
+        })
+        .collect();
     Ok(DetailPage {
+        visits,
+        can_record: who.can(crate::api::scheduling::SCHEDULING_WRITE, t) && p.consent_withdrawal().allows_data(),
         chrome: chrome(state, who, "/studies").await,
         id,
         subject_id: p.subject_id.clone(),
@@ -718,6 +756,35 @@ async fn unblind(
     who.require(PARTICIPANTS_SIGN, target(&p))?;
     let r = store_r::emergency_unblind(&state.store, &who.acting(), id, &f.reason).await.map_err(ApiError::from);
     after(&state, &who, id, r).await
+}
+
+#[derive(Deserialize)]
+pub struct VisitForm {
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    actual_on: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn record_visit(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<VisitForm>,
+) -> PageResult {
+    let v = crate::api::scheduling::writable_visit(&state, &who, id).await?;
+    let r = async {
+        let outcome = clinbridge_core::scheduling::VisitStatus::parse(&f.outcome)?;
+        let actual = form_date("actual_on", &f.actual_on).map_err(|e| ApiError::Invalid(vec![e]))?;
+        Ok::<_, ApiError>(
+            clinbridge_store::scheduling::record_visit(&state.store, &who.acting(), id, outcome, actual, &f.note)
+                .await?,
+        )
+    }
+    .await;
+    after(&state, &who, v.participant_id, r).await
 }
 
 // ---------------------------------------------------------------- contact details
