@@ -103,19 +103,6 @@ impl Status {
         self.next().contains(&to)
     }
 
-    /// Still in the study: consented and not yet out of it.
-    pub fn is_on_study(self) -> bool {
-        matches!(
-            self,
-            Status::Consented
-                | Status::Eligible
-                | Status::Enrolled
-                | Status::Randomized
-                | Status::Active
-                | Status::LostToFollowUp
-        )
-    }
-
     pub fn is_final(self) -> bool {
         self.next().is_empty()
     }

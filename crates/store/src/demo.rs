@@ -964,10 +964,11 @@ async fn site_operations(store: &Store, world: &mut DemoWorld) -> Result<()> {
         ("SEA", S::Withdrawn, 1),
         ("SEA", S::LostToFollowUp, 1),
     ];
-    let team = |study: Uuid, code: &str| -> (Uuid, Uuid) {
-        match (study == hf3.id, code) {
-            (_, "BOS") => (okafor, reyes),
-            (_, "CHI") => (person("lena.kowalski"), person("amara.osei")),
+    // The same site team works on both studies.
+    let team = |code: &str| -> (Uuid, Uuid) {
+        match code {
+            "BOS" => (okafor, reyes),
+            "CHI" => (person("lena.kowalski"), person("amara.osei")),
             _ => (person("sofia.marin"), person("ethan.brooks")),
         }
     };
@@ -992,7 +993,7 @@ async fn site_operations(store: &Store, world: &mut DemoWorld) -> Result<()> {
                     (false, _) => 465,
                 };
                 let started = started.min(opened);
-                let (coordinator, investigator) = team(study.id, code);
+                let (coordinator, investigator) = team(code);
                 let path = Path { site: code, end, started };
                 walk(store, study, site(path.site), coordinator, investigator, randomized, n, &path).await?;
                 n += 1;

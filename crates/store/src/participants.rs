@@ -91,16 +91,6 @@ pub async fn participant(store: &Store, id: Uuid) -> Result<Participant> {
     .ok_or(StoreError::NotFound("participant"))
 }
 
-pub async fn participant_by_subject(store: &Store, study_id: Uuid, subject_id: &str) -> Result<Participant> {
-    let sql = format!("{SELECT} WHERE p.study_id = $1 AND p.subject_id = $2");
-    on!(store.db.read(), |c| sqlx::query_as::<_, Participant>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(study_id)
-        .bind(subject_id.trim().to_string())
-        .fetch_optional(c)
-        .await)?
-    .ok_or(StoreError::NotFound("participant"))
-}
-
 /// A study's participants, at one site or all, in subject id order.
 pub async fn participants(store: &Store, study_id: Uuid, site_id: Option<Uuid>) -> Result<Vec<Participant>> {
     let sql = match site_id {
@@ -185,6 +175,17 @@ impl Contact {
     }
 }
 
+async fn contact_in(tx: &mut Tx, id: Uuid) -> Result<Option<Contact>> {
+    Ok(tx_on!(tx, |c| {
+        sqlx::query_as::<_, Contact>(
+        "SELECT given_name, family_name, date_of_birth, phone, email, address, mrn FROM participant_contacts WHERE participant_id = $1"
+    )
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await
+    })?)
+}
+
 async fn write_contact(tx: &mut Tx, id: Uuid, contact: &Contact) -> Result<()> {
     exec!(
         tx,
@@ -214,12 +215,7 @@ pub async fn read_contact(store: &Store, acting: &Acting, id: Uuid, purpose: &st
         .write(acting, move |tx| {
             Box::pin(async move {
                 let p = participant_in(tx, id).await?;
-                let contact: Option<Contact> = tx_on!(tx, |c| sqlx::query_as::<_, Contact>(
-                    "SELECT given_name, family_name, date_of_birth, phone, email, address, mrn FROM participant_contacts WHERE participant_id = $1"
-                )
-                .bind(id)
-                .fetch_optional(&mut *c)
-                .await)?;
+                let contact: Option<Contact> = contact_in(tx, id).await?;
                 tx.audit(AuditEvent::new(AuditAction::PhiRead, "participant", id).new_value(serde_json::json!({
                     "subject_id": p.subject_id, "purpose": purpose,
                     "fields": contact.as_ref().map(|c| c.fields()).unwrap_or_default(),
@@ -243,12 +239,7 @@ pub async fn update_contact(store: &Store, acting: &Acting, id: Uuid, contact: C
                         p.subject_id
                     )));
                 }
-                let old: Option<Contact> = tx_on!(tx, |c| sqlx::query_as::<_, Contact>(
-                    "SELECT given_name, family_name, date_of_birth, phone, email, address, mrn FROM participant_contacts WHERE participant_id = $1"
-                )
-                .bind(id)
-                .fetch_optional(&mut *c)
-                .await)?;
+                let old: Option<Contact> = contact_in(tx, id).await?;
                 let old = old.unwrap_or_default();
                 let changed: Vec<&str> = [
                     ("given_name", old.given_name != contact.given_name),
@@ -824,6 +815,10 @@ impl AssessmentRow {
     }
 }
 
+const ASSESSMENT_SELECT: &str =
+    "SELECT a.id, a.participant_id, a.responses, a.eligible, a.failed, u.name AS assessed_by_name, a.assessed_at
+     FROM eligibility_assessments a LEFT JOIN users u ON u.id = a.assessed_by";
+
 /// The latest checklist of a participant with the investigator's valid signature, if any.
 #[derive(Debug, Clone, Serialize)]
 pub struct AssessmentView {
@@ -833,14 +828,12 @@ pub struct AssessmentView {
 
 pub async fn latest_assessment(store: &Store, participant_id: Uuid) -> Result<Option<AssessmentView>> {
     let row: Option<AssessmentRow> = on!(store.db.read(), |c| {
-        sqlx::query_as::<_, AssessmentRow>(
-        "SELECT a.id, a.participant_id, a.responses, a.eligible, a.failed, u.name AS assessed_by_name, a.assessed_at
-         FROM eligibility_assessments a LEFT JOIN users u ON u.id = a.assessed_by
-         WHERE a.participant_id = $1 ORDER BY a.assessed_at DESC, a.id DESC LIMIT 1"
-    )
-    .bind(participant_id)
-    .fetch_optional(c)
-    .await
+        sqlx::query_as::<_, AssessmentRow>(sqlx::AssertSqlSafe(format!(
+            "{ASSESSMENT_SELECT} WHERE a.participant_id = $1 ORDER BY a.assessed_at DESC, a.id DESC LIMIT 1"
+        )))
+        .bind(participant_id)
+        .fetch_optional(c)
+        .await
     })?;
     let Some(assessment) = row else { return Ok(None) };
     let sigs = crate::signatures::for_record(
@@ -893,8 +886,7 @@ pub async fn assess(
                     now()
                 )?;
                 let row: AssessmentRow = tx_on!(tx, |c| sqlx::query_as::<_, AssessmentRow>(
-                    "SELECT a.id, a.participant_id, a.responses, a.eligible, a.failed, u.name AS assessed_by_name, a.assessed_at
-                     FROM eligibility_assessments a LEFT JOIN users u ON u.id = a.assessed_by WHERE a.id = $1"
+                    sqlx::AssertSqlSafe(format!("{ASSESSMENT_SELECT} WHERE a.id = $1"))
                 )
                 .bind(id)
                 .fetch_one(&mut *c)

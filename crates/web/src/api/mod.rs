@@ -28,6 +28,31 @@ pub fn register(r: Routes) -> Routes {
     r.get("/api/openapi.json", crate::openapi::document)
 }
 
+/// The user an e-mail field names; the error names the field.
+pub async fn user_named(
+    state: &crate::AppState,
+    field: &str,
+    raw: &str,
+) -> Result<clinbridge_store::identity::User, ApiError> {
+    let email = clinbridge_core::identity::Email::parse(raw.trim())
+        .map_err(|_| ApiError::field(field, "is not an e-mail address"))?;
+    clinbridge_store::identity::user_by_email(&state.store, &email)
+        .await
+        .map_err(|_| ApiError::field(field, "does not name a user"))
+}
+
+/// Like [`user_named`] for an optional field: blank names nobody.
+pub async fn optional_user_named(
+    state: &crate::AppState,
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Option<uuid::Uuid>, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(e) => Ok(Some(user_named(state, field, e).await?.id)),
+        None => Ok(None),
+    }
+}
+
 /// A JSON body, rejected in the API's error shape.
 pub struct ApiJson<T>(pub T);
 

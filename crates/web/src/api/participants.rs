@@ -174,6 +174,20 @@ pub struct ContactIn {
     pub mrn: String,
 }
 
+impl From<store_p::Contact> for ContactIn {
+    fn from(c: store_p::Contact) -> Self {
+        ContactIn {
+            given_name: c.given_name,
+            family_name: c.family_name,
+            date_of_birth: c.date_of_birth,
+            phone: c.phone,
+            email: c.email,
+            address: c.address,
+            mrn: c.mrn,
+        }
+    }
+}
+
 impl From<ContactIn> for store_p::Contact {
     fn from(c: ContactIn) -> Self {
         store_p::Contact {
@@ -311,14 +325,20 @@ pub async fn assignment_out(
 ) -> ApiResult<AssignmentOut> {
     let sees = store_r::may_see(&state.store, p.study_id, who.user.id).await?
         || store_r::has_unblinded(&state.store, p.id, who.user.id).await?;
-    Ok(AssignmentOut {
-        stratum: a.stratum,
-        seq: a.seq,
-        arm_code: sees.then_some(a.arm_code),
-        arm_name: sees.then_some(a.arm_name),
-        assigned_at: a.assigned_at,
-        assigned_by: a.assigned_by_name,
-    })
+    Ok(AssignmentOut::of(a, sees))
+}
+
+impl AssignmentOut {
+    fn of(a: store_r::Assignment, sees_arm: bool) -> Self {
+        AssignmentOut {
+            stratum: a.stratum,
+            seq: a.seq,
+            arm_code: sees_arm.then_some(a.arm_code),
+            arm_name: sees_arm.then_some(a.arm_name),
+            assigned_at: a.assigned_at,
+            assigned_by: a.assigned_by_name,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/participants/{id}", tag = "participants", params(("id" = Uuid, Path)),
@@ -371,15 +391,7 @@ pub async fn contact(
     who.require(PARTICIPANTS_PHI, target(&p))?;
     let purpose = q.purpose.unwrap_or_default();
     let c = store_p::read_contact(&state.store, &who.acting(), id, purpose.trim()).await?.unwrap_or_default();
-    Ok(Json(ContactIn {
-        given_name: c.given_name,
-        family_name: c.family_name,
-        date_of_birth: c.date_of_birth,
-        phone: c.phone,
-        email: c.email,
-        address: c.address,
-        mrn: c.mrn,
-    }))
+    Ok(Json(c.into()))
 }
 
 #[utoipa::path(put, path = "/api/v1/participants/{id}/contact", tag = "participants", params(("id" = Uuid, Path)), request_body = ContactIn,
@@ -422,19 +434,7 @@ pub struct StatusIn {
 pub async fn move_request(state: &AppState, p: &Participant, b: StatusIn) -> ApiResult<store_p::MoveRequest> {
     let to = Status::parse(&b.status)?;
     let ss = clinbridge_store::trials::study_site(&state.store, p.study_id, p.site_id).await?;
-    let by = match b.consent_obtained_by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(e) => {
-            let email = clinbridge_core::identity::Email::parse(e)
-                .map_err(|_| ApiError::field("consent_obtained_by", "is not an e-mail address"))?;
-            Some(
-                clinbridge_store::identity::user_by_email(&state.store, &email)
-                    .await
-                    .map_err(|_| ApiError::field("consent_obtained_by", "does not name a user"))?
-                    .id,
-            )
-        }
-        None => None,
-    };
+    let by = super::optional_user_named(state, "consent_obtained_by", b.consent_obtained_by.as_deref()).await?;
     Ok(store_p::MoveRequest {
         to,
         reason_code: b.reason_code,
@@ -523,14 +523,7 @@ pub async fn sign_eligibility(
 ) -> ApiResult<Json<SignatureOut>> {
     let p = readable_participant(&state, &who, id).await?;
     who.require(PARTICIPANTS_SIGN, target(&p))?;
-    let s = store_p::sign_assessment(&state.store, &who.acting(), id, &b.password).await?;
-    Ok(Json(SignatureOut {
-        id: s.id,
-        printed_name: s.printed_name,
-        meaning: s.meaning,
-        signed_at: s.signed_at,
-        record_hash: s.record_hash,
-    }))
+    Ok(Json(store_p::sign_assessment(&state.store, &who.acting(), id, &b.password).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -581,14 +574,7 @@ pub async fn unblind(
     let p = readable_participant(&state, &who, id).await?;
     who.require(PARTICIPANTS_SIGN, target(&p))?;
     let a = store_r::emergency_unblind(&state.store, &who.acting(), id, &b.reason).await?;
-    Ok(Json(AssignmentOut {
-        stratum: a.stratum,
-        seq: a.seq,
-        arm_code: Some(a.arm_code),
-        arm_name: Some(a.arm_name),
-        assigned_at: a.assigned_at,
-        assigned_by: a.assigned_by_name,
-    }))
+    Ok(Json(AssignmentOut::of(a, true)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -818,12 +804,18 @@ pub async fn get_scheme(
 ) -> ApiResult<Json<SchemeOut>> {
     let study = readable_study(&state, &who, &code).await?;
     let scheme = store_r::scheme(&state.store, study.id).await?.ok_or(ApiError::NotFound("randomization scheme"))?;
+    let sees = store_r::may_see(&state.store, study.id, who.user.id).await?;
+    Ok(Json(scheme_out(&state, scheme, sees).await?))
+}
+
+/// A scheme with its strata counts, and its allocation list when asked for.
+async fn scheme_out(state: &AppState, scheme: store_r::Scheme, with_allocations: bool) -> ApiResult<SchemeOut> {
     let strata = store_r::stratum_counts(&state.store, scheme.id)
         .await?
         .into_iter()
         .map(|(stratum, used, total)| StratumOut { stratum, used, total })
         .collect();
-    let allocations = if store_r::may_see(&state.store, study.id, who.user.id).await? {
+    let allocations = if with_allocations {
         Some(
             store_r::allocation_list(&state.store, scheme.id)
                 .await?
@@ -841,14 +833,14 @@ pub async fn get_scheme(
     } else {
         None
     };
-    Ok(Json(SchemeOut {
+    Ok(SchemeOut {
         blinded: scheme.blinded,
         block_sizes: scheme.design.block_sizes,
         factors: scheme.design.factors.into_iter().map(|f| FactorOut { name: f.name, levels: f.levels }).collect(),
         list_length: scheme.design.list_length,
         strata,
         allocations,
-    }))
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -893,23 +885,7 @@ pub async fn create_scheme(
         },
     )
     .await?;
-    let strata = store_r::stratum_counts(&state.store, s.id)
-        .await?
-        .into_iter()
-        .map(|(stratum, used, total)| StratumOut { stratum, used, total })
-        .collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(SchemeOut {
-            blinded: s.blinded,
-            block_sizes: s.design.block_sizes,
-            factors: s.design.factors.into_iter().map(|f| FactorOut { name: f.name, levels: f.levels }).collect(),
-            list_length: s.design.list_length,
-            strata,
-            allocations: None,
-        }),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(scheme_out(&state, s, false).await?)).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -931,11 +907,7 @@ pub async fn set_unblinded(
 ) -> ApiResult<StatusCode> {
     let study = readable_study(&state, &who, &code).await?;
     who.require(TRIALS_ADMIN, Target::study(study.id))?;
-    let email = clinbridge_core::identity::Email::parse(&b.user_email)
-        .map_err(|_| ApiError::field("user_email", "is not an e-mail address"))?;
-    let user = clinbridge_store::identity::user_by_email(&state.store, &email)
-        .await
-        .map_err(|_| ApiError::field("user_email", "does not name a user"))?;
+    let user = super::user_named(&state, "user_email", &b.user_email).await?;
     store_r::set_unblinded(&state.store, &who.acting(), study.id, user.id, b.member).await?;
     Ok(StatusCode::NO_CONTENT)
 }

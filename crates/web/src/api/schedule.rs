@@ -137,7 +137,7 @@ pub async fn create(
 }
 
 /// A visit definition the caller may administer (404 when its study is out of sight).
-async fn administrable(state: &AppState, who: &Authed, id: Uuid) -> ApiResult<Visit> {
+pub async fn administrable(state: &AppState, who: &Authed, id: Uuid) -> ApiResult<Visit> {
     let v = store_s::visit(&state.store, id).await.map_err(|_| ApiError::NotFound("visit definition"))?;
     let participations = clinbridge_store::trials::participations_of(&state.store, v.study_id).await?;
     if !super::trials::can_read(who, v.study_id, &participations) {

@@ -434,19 +434,7 @@ pub struct StudySiteIn {
 }
 
 pub async fn study_site_input(state: &AppState, b: &StudySiteIn) -> ApiResult<store_trials::StudySiteInput> {
-    let pi_user_id = match b.pi_email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-        Some(e) => {
-            let email = clinbridge_core::identity::Email::parse(e)
-                .map_err(|_| ApiError::field("pi_email", "is not an e-mail address"))?;
-            Some(
-                clinbridge_store::identity::user_by_email(&state.store, &email)
-                    .await
-                    .map_err(|_| ApiError::field("pi_email", "does not name a user"))?
-                    .id,
-            )
-        }
-        None => None,
-    };
+    let pi_user_id = super::optional_user_named(state, "pi_email", b.pi_email.as_deref()).await?;
     Ok(store_trials::StudySiteInput {
         pi_user_id,
         irb_name: b.irb_name.clone(),
@@ -595,11 +583,7 @@ pub struct DelegationIn {
 }
 
 pub async fn new_delegation(state: &AppState, b: &DelegationIn) -> ApiResult<store_trials::NewDelegation> {
-    let email = clinbridge_core::identity::Email::parse(&b.user_email)
-        .map_err(|_| ApiError::field("user_email", "is not an e-mail address"))?;
-    let user = clinbridge_store::identity::user_by_email(&state.store, &email)
-        .await
-        .map_err(|_| ApiError::field("user_email", "does not name a user"))?;
+    let user = super::user_named(state, "user_email", &b.user_email).await?;
     let mut duties = Vec::new();
     for d in &b.duties {
         duties.push(clinbridge_core::trials::Duty::parse(d)?);
@@ -658,6 +642,18 @@ pub struct SignatureOut {
     pub record_hash: String,
 }
 
+impl From<clinbridge_store::signatures::Signature> for SignatureOut {
+    fn from(s: clinbridge_store::signatures::Signature) -> Self {
+        SignatureOut {
+            id: s.id,
+            printed_name: s.printed_name,
+            meaning: s.meaning,
+            signed_at: s.signed_at,
+            record_hash: s.record_hash,
+        }
+    }
+}
+
 /// The principal investigator signs a delegation entry (meaning: approval).
 #[utoipa::path(post, path = "/api/v1/delegation/{id}/sign", tag = "trials", params(("id" = Uuid, Path)), request_body = SignIn,
     responses((status = 200, body = SignatureOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -669,14 +665,7 @@ pub async fn sign_delegation(
 ) -> ApiResult<Json<SignatureOut>> {
     let entry = visible_delegation(&state, &who, id).await?;
     who.require(TRIALS_SIGN, Target::study_site(entry.study_id, entry.site_id))?;
-    let s = store_trials::sign_delegation(&state.store, &who.acting(), id, &b.password).await?;
-    Ok(Json(SignatureOut {
-        id: s.id,
-        printed_name: s.printed_name,
-        meaning: s.meaning,
-        signed_at: s.signed_at,
-        record_hash: s.record_hash,
-    }))
+    Ok(Json(store_trials::sign_delegation(&state.store, &who.acting(), id, &b.password).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]

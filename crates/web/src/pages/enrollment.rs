@@ -4,7 +4,7 @@
 
 use super::{Chrome, PageError, PageResult, chrome, form_errors, render, see_other};
 use crate::AppState;
-use crate::api::participants::PARTICIPANTS_READ;
+use crate::api::participants::readable_sites;
 use crate::api::trials::{TRIALS_ADMIN, readable_study};
 use crate::auth::Authed;
 use crate::error::ApiError;
@@ -59,11 +59,8 @@ async fn view(
     study: &Study,
     errors: Vec<(String, String)>,
 ) -> Result<EnrollmentPage, PageError> {
-    let participations = clinbridge_store::trials::participations_of(&state.store, study.id).await?;
     let can_admin = who.can(TRIALS_ADMIN, Target::study(study.id));
-    let sees_participants = who.can(PARTICIPANTS_READ, Target::study(study.id))
-        || participations.iter().any(|(st, site)| who.can(PARTICIPANTS_READ, Target::study_site(*st, *site)));
-    if !can_admin && !sees_participants {
+    if !can_admin && readable_sites(state, who, study).await?.is_empty() {
         return Err(ApiError::Forbidden.into());
     }
     let criteria = store_p::criteria(&state.store, study.id)
@@ -266,11 +263,7 @@ async fn set_unblinded(
 ) -> PageResult {
     let study = administrable(&state, &who, &code).await?;
     let r = async {
-        let email = clinbridge_core::identity::Email::parse(&f.user_email)
-            .map_err(|_| ApiError::field("user_email", "is not an e-mail address"))?;
-        let user = clinbridge_store::identity::user_by_email(&state.store, &email)
-            .await
-            .map_err(|_| ApiError::field("user_email", "does not name a user"))?;
+        let user = crate::api::user_named(&state, "user_email", &f.user_email).await?;
         Ok::<_, ApiError>(
             store_r::set_unblinded(&state.store, &who.acting(), study.id, user.id, f.member != "false").await?,
         )

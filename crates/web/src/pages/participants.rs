@@ -814,20 +814,10 @@ async fn contact_view(
     let study = store_trials::study(&state.store, p.study_id).await?;
     let contact = match shown {
         Some(c) => c,
-        None => {
-            let c = store_p::read_contact(&state.store, &who.acting(), id, "participant contact page")
-                .await?
-                .unwrap_or_default();
-            ContactIn {
-                given_name: c.given_name,
-                family_name: c.family_name,
-                date_of_birth: c.date_of_birth,
-                phone: c.phone,
-                email: c.email,
-                address: c.address,
-                mrn: c.mrn,
-            }
-        }
+        None => store_p::read_contact(&state.store, &who.acting(), id, "participant contact page")
+            .await?
+            .unwrap_or_default()
+            .into(),
     };
     Ok(ContactPage {
         chrome: chrome(state, who, "/studies").await,

@@ -172,10 +172,8 @@ async fn add(
 }
 
 async fn remove(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
-    let v = store_s::visit(&state.store, id).await.map_err(|_| ApiError::NotFound("visit definition"))?;
+    let v = crate::api::schedule::administrable(&state, &who, id).await?;
     let study = clinbridge_store::trials::study(&state.store, v.study_id).await?;
-    let study = readable_study(&state, &who, &study.code).await?;
-    who.require(TRIALS_ADMIN, Target::study(study.id))?;
     match store_s::remove_visit(&state.store, &who.acting(), id).await.map_err(ApiError::from) {
         Ok(()) => Ok(see_other(&format!("/studies/{}/schedule", study.code))),
         Err(e) => {
