@@ -512,6 +512,35 @@ pub fn funnel(prescreen_failures: i64, histories: &[Vec<Status>]) -> Vec<FunnelS
     ]
 }
 
+/// One month of an enrollment curve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrollmentMonth {
+    /// The first day of the month.
+    pub month: chrono::NaiveDate,
+    pub enrolled: i64,
+    pub cumulative: i64,
+}
+
+/// Cumulative enrollment month by month, from the first month anyone enrolled to the month of
+/// `today` (months without enrollment included), from counts per month. At most 20 years.
+pub fn enrollment_series(by_month: &[(chrono::NaiveDate, i64)], today: chrono::NaiveDate) -> Vec<EnrollmentMonth> {
+    use chrono::Datelike;
+    let month_of = |d: chrono::NaiveDate| chrono::NaiveDate::from_ymd_opt(d.year(), d.month(), 1);
+    let (Some(mut m), Some(end)) = (by_month.iter().map(|(d, _)| *d).min().and_then(month_of), month_of(today)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<EnrollmentMonth> = Vec::new();
+    let mut total = 0;
+    while m <= end && out.len() < 240 {
+        let enrolled: i64 = by_month.iter().filter(|(d, _)| month_of(*d) == Some(m)).map(|(_, n)| n).sum();
+        total += enrolled;
+        out.push(EnrollmentMonth { month: m, enrolled, cumulative: total });
+        let Some(next) = m.checked_add_months(chrono::Months::new(1)) else { break };
+        m = next;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,6 +667,16 @@ mod tests {
         let mut unsourced = resp("I1", Answer::Yes);
         unsourced.source = " ".into();
         assert!(assess(&criteria[..1], &[unsourced]).is_err());
+    }
+
+    #[test]
+    fn enrollment_is_cumulated_month_by_month_with_empty_months() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let s = enrollment_series(&[(d(2026, 3, 1), 2), (d(2026, 1, 1), 1), (d(2026, 3, 1), 1)], d(2026, 4, 17));
+        let rows: Vec<(u32, i64, i64)> =
+            s.iter().map(|m| (chrono::Datelike::month(&m.month), m.enrolled, m.cumulative)).collect();
+        assert_eq!(rows, vec![(1, 1, 1), (2, 0, 1), (3, 3, 4), (4, 0, 4)]);
+        assert!(enrollment_series(&[], d(2026, 4, 17)).is_empty());
     }
 
     #[test]

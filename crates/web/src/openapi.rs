@@ -30,7 +30,7 @@ use utoipa::{Modify, OpenApi};
         api::participants::update_contact, api::participants::set_status, api::participants::assess,
         api::participants::sign_eligibility, api::participants::randomize, api::participants::unblind,
         api::participants::list_criteria, api::participants::add_criterion, api::participants::set_pattern,
-        api::participants::screening_log, api::participants::log_prescreen, api::participants::funnel,
+        api::participants::screening_log, api::participants::log_prescreen, api::participants::funnel, api::participants::enrollment,
         api::participants::get_scheme, api::participants::create_scheme, api::participants::set_unblinded,
         api::scheduling::list, api::scheduling::record,
     ),

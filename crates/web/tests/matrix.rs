@@ -330,6 +330,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Body::Json(r#"{"logged_on":"2026-01-05","reason_code":"declined","candidates":2}"#),
     ),
     ("GET", "/api/v1/studies/{code}/funnel", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    ("GET", "/api/v1/studies/{code}/enrollment", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
     ("GET", "/api/v1/studies/{code}/randomization", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
     (
         "POST",

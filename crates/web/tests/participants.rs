@@ -216,6 +216,16 @@ async fn pages_show_the_pipeline_grid_and_concealment(db: &TestDb) {
         "only Boston participants for Boston's coordinator"
     );
     assert!(list.contains("Assessed for eligibility"));
+    // The same figures through the API: Boston's target, and a curve that only grows.
+    let e: Value =
+        coord.get(app.url("/api/v1/studies/CARDIO-HF3/enrollment")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(e["target"], 100);
+    let cumulative: Vec<i64> =
+        e["months"].as_array().unwrap().iter().map(|m| m["cumulative"].as_i64().unwrap()).collect();
+    assert!(
+        cumulative.windows(2).all(|w| w[0] <= w[1]) && *cumulative.last().unwrap() == e["enrolled"].as_i64().unwrap()
+    );
+    assert!(e["enrolled"].as_i64().unwrap() > 10, "{e}");
     // Boston's chart: its enrolled participants against Boston's target of 100.
     assert!(list.contains("enrolled of a target of 100"), "enrollment chart");
     assert!(list.contains("<polyline points=\"0,"));

@@ -39,6 +39,7 @@ pub fn register(r: Routes) -> Routes {
         .get("/api/v1/studies/{code}/screening-log", screening_log)
         .post("/api/v1/studies/{code}/sites/{site}/screening-log", log_prescreen)
         .get("/api/v1/studies/{code}/funnel", funnel)
+        .get("/api/v1/studies/{code}/enrollment", enrollment)
         .get("/api/v1/studies/{code}/randomization", get_scheme)
         .post("/api/v1/studies/{code}/randomization", create_scheme)
         .post("/api/v1/studies/{code}/unblinded-team", set_unblinded)
@@ -759,6 +760,69 @@ pub async fn funnel(
             .map(|s| FunnelStageOut { stage: s.stage.into(), count: s.count })
             .collect(),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnrollmentMonthOut {
+    /// The first day of the month.
+    pub month: NaiveDate,
+    pub enrolled: i64,
+    pub cumulative: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnrollmentOut {
+    /// The study's target across all its sites, or the sum of the targets of the sites shown.
+    pub target: i64,
+    pub enrolled: i64,
+    pub months: Vec<EnrollmentMonthOut>,
+}
+
+/// Enrollment against target over the sites the caller may see (or the one site asked for).
+pub async fn enrollment_of(
+    state: &AppState,
+    who: &Authed,
+    study: &Study,
+    site: Option<&str>,
+) -> ApiResult<EnrollmentOut> {
+    let mut sites = readable_sites(state, who, study).await?;
+    if sites.is_empty() {
+        return Err(ApiError::Forbidden);
+    }
+    let all_visible = sites.len();
+    let asked = site.map(str::trim).filter(|s| !s.is_empty());
+    if let Some(s) = asked {
+        sites.retain(|(_, c)| c.eq_ignore_ascii_case(s));
+    }
+    let ids: Vec<Uuid> = sites.iter().map(|(id, _)| *id).collect();
+    let participating = clinbridge_store::trials::study_sites(&state.store, study.id).await?;
+    let target = if asked.is_none() && all_visible == participating.len() {
+        study.target_enrollment
+    } else {
+        participating.iter().filter(|ss| ids.contains(&ss.site_id)).map(|ss| ss.target_enrollment).sum()
+    };
+    let by_month = store_p::enrollment_by_month(&state.store, study.id, &ids).await?;
+    let months = clinbridge_core::participants::enrollment_series(&by_month, Utc::now().date_naive());
+    Ok(EnrollmentOut {
+        target,
+        enrolled: months.last().map(|m| m.cumulative).unwrap_or(0),
+        months: months
+            .into_iter()
+            .map(|m| EnrollmentMonthOut { month: m.month, enrolled: m.enrolled, cumulative: m.cumulative })
+            .collect(),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/studies/{code}/enrollment", tag = "participants", params(("code" = String, Path), SiteQuery),
+    responses((status = 200, body = EnrollmentOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn enrollment(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SiteQuery>,
+) -> ApiResult<Json<EnrollmentOut>> {
+    let study = readable_study(&state, &who, &code).await?;
+    Ok(Json(enrollment_of(&state, &who, &study, q.site.as_deref()).await?))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -7,7 +7,7 @@ use super::{Chrome, PageError, PageResult, chrome, form_date, form_errors, rende
 use crate::AppState;
 use crate::api::participants::{
     AnswerIn, ContactIn, PARTICIPANTS_PHI, PARTICIPANTS_SIGN, PARTICIPANTS_WRITE, StatusIn, assignment_out,
-    move_request, readable_participant, readable_sites, responses, target,
+    enrollment_of, move_request, readable_participant, readable_sites, responses, target,
 };
 use crate::api::trials::readable_study;
 use crate::auth::Authed;
@@ -76,43 +76,25 @@ pub struct EnrollmentChart {
 const CHART_W: i64 = 600;
 const CHART_H: i64 = 180;
 
-fn enrollment_chart(
-    by_month: &[(chrono::NaiveDate, i64)],
-    target: i64,
-    today: chrono::NaiveDate,
-) -> Option<EnrollmentChart> {
-    use chrono::Datelike;
-    let first = by_month.first()?.0;
-    let mut months = Vec::new();
-    let mut m = first;
-    let end = chrono::NaiveDate::from_ymd_opt(today.year(), today.month(), 1)?;
-    while m <= end && months.len() < 240 {
-        months.push(m);
-        m = m.checked_add_months(chrono::Months::new(1))?;
-    }
-    let mut total = 0;
-    let cumulative: Vec<i64> = months
-        .iter()
-        .map(|mo| {
-            total += by_month.iter().filter(|(d, _)| d == mo).map(|(_, n)| n).sum::<i64>();
-            total
-        })
-        .collect();
-    let max = target.max(total).max(1);
-    let step = if months.len() > 1 { CHART_W / (months.len() as i64 - 1) } else { 0 };
-    let points = cumulative
+fn enrollment_chart(e: &crate::api::participants::EnrollmentOut) -> Option<EnrollmentChart> {
+    let first = e.months.first()?;
+    let last = e.months.last()?;
+    let max = e.target.max(e.enrolled).max(1);
+    let step = if e.months.len() > 1 { CHART_W / (e.months.len() as i64 - 1) } else { 0 };
+    let points = e
+        .months
         .iter()
         .enumerate()
-        .map(|(i, n)| format!("{},{}", i as i64 * step, CHART_H - n * CHART_H / max))
+        .map(|(i, m)| format!("{},{}", i as i64 * step, CHART_H - m.cumulative * CHART_H / max))
         .collect::<Vec<_>>()
         .join(" ");
     Some(EnrollmentChart {
         points,
-        target_y: CHART_H - target * CHART_H / max,
-        target,
-        enrolled: total,
-        first: first.format("%b %Y").to_string(),
-        last: end.format("%b %Y").to_string(),
+        target_y: CHART_H - e.target * CHART_H / max,
+        target: e.target,
+        enrolled: e.enrolled,
+        first: first.month.format("%b %Y").to_string(),
+        last: last.month.format("%b %Y").to_string(),
         max,
     })
 }
@@ -236,12 +218,7 @@ async fn list_view(
         .into_iter()
         .map(|s| FunnelBar { stage: s.stage.into(), count: s.count, width: (s.count * 100 / max).max(1) })
         .collect();
-    let target = if site.is_empty() && sites.len() == participating.len() {
-        study.target_enrollment
-    } else {
-        participating.iter().filter(|ss| ids.contains(&ss.site_id)).map(|ss| ss.target_enrollment).sum()
-    };
-    let chart = enrollment_chart(&store_p::enrollment_by_month(&state.store, study.id, &ids).await?, target, today);
+    let chart = enrollment_chart(&enrollment_of(state, who, &study, Some(&site)).await?);
     let prescreen = store_p::screening_log(&state.store, study.id, None)
         .await?
         .into_iter()
