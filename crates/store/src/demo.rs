@@ -431,6 +431,46 @@ struct Path {
     started: i64,
 }
 
+/// Records the demo participant's visits planned before `until` (and not after today): most
+/// completed on their target day, some missed, a few done just after the window with the
+/// deviation explained.
+async fn record_past(store: &Store, by: &Acting, participant: Uuid, until: chrono::NaiveDate, n: usize) -> Result<()> {
+    use clinbridge_core::scheduling::VisitStatus;
+    let today = crate::now().date_naive();
+    let due: Vec<_> = crate::scheduling::visits_of(store, participant)
+        .await?
+        .into_iter()
+        .filter(|v| v.status() == VisitStatus::Scheduled && v.target_on < until && v.target_on <= today)
+        .collect();
+    for (k, v) in due.into_iter().enumerate() {
+        let late = v.window_end + chrono::Duration::days(2);
+        if (n + k) % 11 == 5 {
+            crate::scheduling::record_visit(
+                store,
+                by,
+                v.id,
+                VisitStatus::Missed,
+                None,
+                "Did not attend; could not be reached in time",
+            )
+            .await?;
+        } else if (n + k) % 13 == 7 && late < until && late <= today {
+            crate::scheduling::record_visit(
+                store,
+                by,
+                v.id,
+                VisitStatus::Completed,
+                Some(late),
+                "Participant travelling; seen two days after the window",
+            )
+            .await?;
+        } else {
+            crate::scheduling::record_visit(store, by, v.id, VisitStatus::Completed, Some(v.target_on), "").await?;
+        }
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn walk(
     store: &Store,
@@ -489,8 +529,9 @@ async fn walk(
         _ => {}
     }
     go(mv(S::Consented, 1, "", "", "")).await?;
+    let tomorrow = today + chrono::Duration::days(1);
     if path.end == S::Consented {
-        return Ok(());
+        return record_past(store, &by, p.id, tomorrow, n).await;
     }
     let criteria = crate::participants::criteria(store, study.id).await?;
     let fail = path.end == S::ScreenFailed;
@@ -513,17 +554,18 @@ async fn walk(
         .collect();
     crate::participants::assess(store, &by, p.id, responses).await?;
     if fail {
+        record_past(store, &by, p.id, day(6), n).await?;
         go(mv(S::ScreenFailed, 6, "inclusion_not_met", "", "")).await?;
         return Ok(());
     }
     crate::participants::sign_assessment(store, &pi, p.id, DEMO_PASSWORD).await?;
     go(mv(S::Eligible, 7, "", "", "")).await?;
     if path.end == S::Eligible {
-        return Ok(());
+        return record_past(store, &by, p.id, tomorrow, n).await;
     }
     go(mv(S::Enrolled, 9, "", "", "")).await?;
     if path.end == S::Enrolled {
-        return Ok(());
+        return record_past(store, &by, p.id, tomorrow, n).await;
     }
     if randomized {
         let diabetes = if n.is_multiple_of(3) { "yes" } else { "no" };
@@ -536,15 +578,24 @@ async fn walk(
         )
         .await?;
         if path.end == S::Randomized {
-            return Ok(());
+            return record_past(store, &by, p.id, tomorrow, n).await;
         }
     }
     go(mv(S::Active, 10, "", "", "")).await?;
+    let withdrawn_on = 40 + (n as i64 % 5) * 9;
+    let left_on = match path.end {
+        S::Completed => day(372),
+        S::Withdrawn => day(withdrawn_on),
+        S::LostToFollowUp => day(60),
+        S::Deceased => day(75),
+        _ => tomorrow,
+    };
+    record_past(store, &by, p.id, left_on.min(tomorrow), n).await?;
     match path.end {
         S::Completed => go(mv(S::Completed, 372, "", "", "")).await.map(|_| ()),
         S::Withdrawn => go(mv(
             S::Withdrawn,
-            40 + (n as i64 % 5) * 9,
+            withdrawn_on,
             ["participant_decision", "adverse_event", "investigator_decision"][n % 3],
             "",
             ["none", "no_further_contact", "no_further_data"][n % 3],
