@@ -5,6 +5,7 @@
 #   3. Rust test suites  on SQLite always, and on PostgreSQL when a server answers
 #   4. browser test      the demo server driven by headless Chromium (tests/browser)
 #   5. API conformance   schemathesis against the OpenAPI document of a demo server (tests/api)
+#   6. calendar feeds    a demo server's iCalendar feeds validated with python icalendar (tests/calendar)
 #
 # Locally, a missing PostgreSQL, Node.js or Chromium skips that part with a message.
 # With CI=true nothing may be skipped: a missing piece fails the run. `bash .ci/run`
@@ -160,4 +161,15 @@ elif ! command -v curl >/dev/null 2>&1; then
 else
     tests/api/conformance.sh "$CLINBRIDGE_BIN"
     done_step "API conformance (schemathesis)"
+fi
+
+# --- 6. calendar feeds -------------------------------------------------------------------------
+step "calendar feeds: python icalendar reads the demo's feeds (tests/calendar)"
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    missing "the calendar feed check" "Python 3 with venv and ensurepip is not installed"
+elif ! command -v curl >/dev/null 2>&1; then
+    missing "the calendar feed check" "curl is not installed"
+else
+    tests/calendar/check_feeds.sh "$CLINBRIDGE_BIN"
+    done_step "calendar feeds (python icalendar)"
 fi

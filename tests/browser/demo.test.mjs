@@ -504,6 +504,22 @@ function suite() {
     assert.equal(await page.getByRole('heading', { name: 'Add a visit' }).count(), 0);
   });
 
+  step('the coordinator opens the Boston calendar and sees a booked visit', async () => {
+    await page.goto('/sites/BOS/calendar?view=week');
+    await page.getByRole('heading', { level: 1, name: /^Calendar · Harborview/ }).waitFor();
+    // The demo books the coming two weeks: this week or the next shows a booked visit.
+    const booked = () => page.locator('table.calendar tbody tr');
+    if ((await booked().count()) === 0) {
+      await page.getByRole('link', { name: 'Next', exact: true }).click();
+      await page.waitForURL((url) => url.pathname === '/sites/BOS/calendar' && url.searchParams.has('date'));
+    }
+    const row = booked().first();
+    await row.waitFor();
+    await row.getByRole('link', { name: /^(AF-)?BOS-\d+$/ }).waitFor();
+    assert.match(await row.locator('td').first().innerText(), /^\d{2}:\d{2}–\d{2}:\d{2}$/);
+    await page.screenshot({ path: path.join(RESULTS, 'site-calendar.png'), fullPage: true });
+  });
+
   step('signing out ends the session', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('signed_out') === '1');

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod consent;
 pub mod identity;
 pub mod participants;
 pub mod policy;

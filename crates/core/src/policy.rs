@@ -111,7 +111,9 @@ pub fn role_allows(role: Role, context: Context, op: Op) -> bool {
             _ => false,
         },
         Role::Coordinator => match context {
-            C::Sites | C::Reporting => read_only(op),
+            // Writing to a site is keeping its calendar resources (rooms, equipment, staff).
+            C::Sites => matches!(op, O::Read | O::Write),
+            C::Reporting => read_only(op),
             C::Tasks => matches!(op, O::Read | O::Write),
             C::Trials
             | C::Consent
@@ -282,6 +284,20 @@ mod tests {
         assert!(!allowed_anywhere(&a, Action::new(Context::Medical, Op::Read)));
         let c = actor(&[(Role::Commercial, Scope::Organization)]);
         assert!(authorize(&c, Action::new(Context::Device, Op::Read), Target::ORG).allowed());
+    }
+
+    #[test]
+    fn site_resources_are_kept_by_admins_and_the_site_coordinators() {
+        let s1 = Uuid::from_u128(1);
+        let write = Action::new(Context::Sites, Op::Write);
+        assert!(authorize(&actor(&[(Role::Admin, Scope::Organization)]), write, Target::site(s1)).allowed());
+        let c = actor(&[(Role::Coordinator, Scope::Site(s1))]);
+        assert!(authorize(&c, write, Target::site(s1)).allowed());
+        assert!(!authorize(&c, write, Target::site(Uuid::from_u128(2))).allowed());
+        assert!(!authorize(&c, Action::new(Context::Sites, Op::Administer), Target::site(s1)).allowed());
+        for role in [Role::Investigator, Role::Monitor, Role::Liaison, Role::Auditor] {
+            assert!(!authorize(&actor(&[(role, Scope::Organization)]), write, Target::site(s1)).allowed(), "{role}");
+        }
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Scheduling: a participant's visits once planned — their outcomes and the rule that a visit
-//! done outside its window is a deviation that must be explained.
+//! done outside its window is a deviation that must be explained. The calendar (resources,
+//! bookings, moves inside the window) is in [`calendar`].
+
+pub mod calendar;
 
 use crate::Invalid;
 use chrono::NaiveDate;

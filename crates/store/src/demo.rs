@@ -11,6 +11,9 @@ use clinbridge_core::tasks::Assignee;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+mod calendar;
+mod consent;
+
 /// The password every demo account shares. A demo database is for training, never for data.
 pub const DEMO_PASSWORD: &str = "clinbridge-demo-2026";
 
@@ -46,6 +49,7 @@ pub async fn seed(store: &Store) -> Result<DemoWorld> {
     let mut world = foundation(store).await?;
     // Later contexts add their steps here, in dependency order.
     site_operations(store, &mut world).await?;
+    calendar::seed(store, &world).await?;
     crate::audit::checkpoint(store).await?;
     Ok(world)
 }
@@ -515,7 +519,6 @@ async fn walk(
         detail: detail.into(),
         consent_withdrawal: cw.into(),
         effective_on: day(k),
-        consent_obtained_by: (to == S::Consented).then_some(coordinator),
     };
     let by_ref = &by;
     let go =
@@ -528,7 +531,8 @@ async fn walk(
         }
         _ => {}
     }
-    go(mv(S::Consented, 1, "", "", "")).await?;
+    let tz = crate::trials::study_site(store, study.id, site).await?.site_time_zone;
+    consent::consent(store, &by, p.id, study.id, coordinator, day(1), &tz, n).await?;
     let tomorrow = today + chrono::Duration::days(1);
     if path.end == S::Consented {
         return record_past(store, &by, p.id, tomorrow, n).await;
@@ -975,6 +979,8 @@ async fn site_operations(store: &Store, world: &mut DemoWorld) -> Result<()> {
     }
     crate::participants::set_subject_id_pattern(store, &system, af.id, "AF-{site}-{seq:03}").await?;
 
+    consent::documents(store, &hf3, &af, today).await?;
+
     // Participants: every pipeline state, started over the past months.
     let hf3_paths: Vec<(&str, S, usize)> = vec![
         ("BOS", S::Prescreen, 2),
@@ -1052,6 +1058,10 @@ async fn site_operations(store: &Store, world: &mut DemoWorld) -> Result<()> {
             }
         }
     }
+    let coordinators: std::collections::HashMap<Uuid, Uuid> =
+        ["BOS", "CHI", "SEA"].into_iter().map(|c| (site(c), team(c).0)).collect();
+    consent::reconsent_some(store, &hf3, &coordinators).await?;
+    consent::kiosk_today(store, &hf3, site("CHI"), team("CHI").0).await?;
     // Prescreening failures, counted without identities.
     let log = [
         (hf3.id, bos, 60, "inclusion_not_met", 14, "Chart review: LVEF below 50%"),

@@ -6,6 +6,7 @@
 
 pub mod audit;
 mod commit;
+pub mod consent;
 pub mod db;
 pub mod demo;
 pub mod identity;

@@ -10,7 +10,8 @@ use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on}
 use chrono::{DateTime, NaiveDate, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::participants::{
-    Assessment, Criterion, CriterionKind, FunnelStage, Move, Response, SCREEN_FAIL_REASONS, Status, SubjectIdPattern,
+    Assessment, CheckedMove, Criterion, CriterionKind, FunnelStage, Move, Response, SCREEN_FAIL_REASONS, Status,
+    SubjectIdPattern,
 };
 use clinbridge_core::signature::Meaning;
 use clinbridge_core::trials::Duty;
@@ -443,8 +444,6 @@ pub struct MoveRequest {
     pub detail: String,
     pub consent_withdrawal: String,
     pub effective_on: NaiveDate,
-    /// Who obtained consent, for a move to consented: they must hold the delegated duty.
-    pub consent_obtained_by: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -472,10 +471,24 @@ pub async fn history(store: &Store, id: Uuid) -> Result<Vec<MoveRow>> {
 }
 
 /// Moves a participant through the pipeline. The transition and its reasons are checked in
-/// core; here the site's permission to screen and enroll, the delegated duties, the signed
-/// eligibility decision and the order of dates. The update names the status it expects, so
-/// two people moving the same participant at once cannot both succeed.
+/// core; here the site's permission to screen and enroll, the signed eligibility decision and
+/// the order of dates. The update names the status it expects, so two people moving the same
+/// participant at once cannot both succeed. Consent is reached only by recording it
+/// ([`crate::consent`]), randomization only by randomizing.
 pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest) -> Result<Participant> {
+    if req.to == Status::Consented {
+        return Err(StoreError::Refused(
+            "a participant becomes consented when the consent is recorded (paper or remote) or the eConsent is countersigned"
+                .into(),
+        ));
+    }
+    let (p, checked) = check_move(store, id, &req).await?;
+    store.write(acting, move |tx| Box::pin(async move { apply_move_in(tx, &p, &req, &checked, None).await })).await
+}
+
+/// The checks of a move that read before the write: the transition, its date, the site's
+/// permission to screen and enroll, and what the target status requires.
+pub(crate) async fn check_move(store: &Store, id: Uuid, req: &MoveRequest) -> Result<(Participant, CheckedMove)> {
     let p = participant(store, id).await?;
     let from = p.status();
     if req.to == Status::Randomized {
@@ -512,17 +525,6 @@ pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest)
         && from == Status::Enrolled
         && randomization::scheme(store, p.study_id).await?.is_some();
     match req.to {
-        Status::Consented => {
-            let Some(by) = req.consent_obtained_by else {
-                return Err(Invalid::one("consent_obtained_by", "name the person who obtained consent").into());
-            };
-            crate::trials::holds_duty(store, p.study_id, p.site_id, by, Duty::ObtainConsent, req.effective_on)
-                .await
-                .map_err(|e| match e {
-                    StoreError::Refused(m) => Invalid::one("consent_obtained_by", m).into(),
-                    e => e,
-                })?;
-        }
         Status::Eligible => {
             let Some(a) = latest_assessment(store, id).await? else {
                 return Err(StoreError::Refused("complete the eligibility checklist first".into()));
@@ -544,58 +546,67 @@ pub async fn move_to(store: &Store, acting: &Acting, id: Uuid, req: MoveRequest)
         }
         _ => {}
     }
-    let on = req.effective_on;
-    store
-        .write(acting, move |tx| {
-            Box::pin(async move {
-                let date_column = match req.to {
-                    Status::Screening => Some("screened_on"),
-                    Status::Consented => Some("consented_on"),
-                    Status::Enrolled => Some("enrolled_on"),
-                    s if s.is_final() => Some("ended_on"),
-                    _ => None,
-                };
-                let set_date = date_column.map(|c| format!(", {c} = $8")).unwrap_or_default();
-                let sql = format!(
-                    "UPDATE participants SET status = $1, reason_code = $2, status_detail = $3, consent_withdrawal = $4, updated_at = $5{set_date}
-                     WHERE id = $6 AND status = $7"
-                );
-                let n = tx_on!(tx, |c| {
-                    let q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                        .bind(req.to.as_str())
-                        .bind(&checked.reason_code)
-                        .bind(&checked.detail)
-                        .bind(checked.consent_withdrawal.as_str())
-                        .bind(now())
-                        .bind(id)
-                        .bind(from.as_str());
-                    let q = if date_column.is_some() { q.bind(on) } else { q };
-                    q.execute(&mut *c).await.map(|r| r.rows_affected())
-                })?;
-                if n == 0 {
-                    return Err(StoreError::conflict("status", "the participant changed meanwhile; reload and try again"));
-                }
-                record_move(tx, id, Some(from), req.to, &checked.reason_code, &checked.detail, on).await?;
-                if matches!(req.to, Status::Consented | Status::Enrolled | Status::Active) {
-                    crate::scheduling::plan_in(tx, id).await?;
-                }
-                if req.to.is_final() {
-                    crate::scheduling::cancel_ahead_in(tx, id, on).await?;
-                }
-                let new = participant_in(tx, id).await?;
-                tx.audit(
-                    AuditEvent::new(AuditAction::Update, "participant", id)
-                        .old(serde_json::json!({ "status": from.as_str() }))
-                        .new_value(serde_json::json!({
-                            "status": new.status, "reason_code": checked.reason_code, "detail": checked.detail,
-                            "consent_withdrawal": checked.consent_withdrawal.as_str(), "effective_on": on,
-                            "consent_obtained_by": req.consent_obtained_by,
-                        })),
-                );
-                Ok(new)
-            })
-        })
-        .await
+    Ok((p, checked))
+}
+
+/// Applies a checked move inside a write: the guarded status update, the move's row, the
+/// visits it plans or cancels, and its audit entry (with `extra` merged in).
+pub(crate) async fn apply_move_in(
+    tx: &mut Tx,
+    p: &Participant,
+    req: &MoveRequest,
+    checked: &CheckedMove,
+    extra: Option<serde_json::Value>,
+) -> Result<Participant> {
+    let (id, from, on) = (p.id, p.status(), req.effective_on);
+    let date_column = match req.to {
+        Status::Screening => Some("screened_on"),
+        Status::Consented => Some("consented_on"),
+        Status::Enrolled => Some("enrolled_on"),
+        s if s.is_final() => Some("ended_on"),
+        _ => None,
+    };
+    let set_date = date_column.map(|c| format!(", {c} = $8")).unwrap_or_default();
+    let sql = format!(
+        "UPDATE participants SET status = $1, reason_code = $2, status_detail = $3, consent_withdrawal = $4, updated_at = $5{set_date}
+         WHERE id = $6 AND status = $7"
+    );
+    let n = tx_on!(tx, |c| {
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(req.to.as_str())
+            .bind(&checked.reason_code)
+            .bind(&checked.detail)
+            .bind(checked.consent_withdrawal.as_str())
+            .bind(now())
+            .bind(id)
+            .bind(from.as_str());
+        let q = if date_column.is_some() { q.bind(on) } else { q };
+        q.execute(&mut *c).await.map(|r| r.rows_affected())
+    })?;
+    if n == 0 {
+        return Err(StoreError::conflict("status", "the participant changed meanwhile; reload and try again"));
+    }
+    record_move(tx, id, Some(from), req.to, &checked.reason_code, &checked.detail, on).await?;
+    if matches!(req.to, Status::Consented | Status::Enrolled | Status::Active) {
+        crate::scheduling::plan_in(tx, id).await?;
+    }
+    if req.to.is_final() {
+        crate::scheduling::cancel_ahead_in(tx, id, on).await?;
+    }
+    let new = participant_in(tx, id).await?;
+    let mut value = serde_json::json!({
+        "status": new.status, "reason_code": checked.reason_code, "detail": checked.detail,
+        "consent_withdrawal": checked.consent_withdrawal.as_str(), "effective_on": on,
+    });
+    if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(v)) = (extra, &mut value) {
+        v.extend(extra);
+    }
+    tx.audit(
+        AuditEvent::new(AuditAction::Update, "participant", id)
+            .old(serde_json::json!({ "status": from.as_str() }))
+            .new_value(value),
+    );
+    Ok(new)
 }
 
 // ---------------------------------------------------------------- screening log and funnel

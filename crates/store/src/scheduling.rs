@@ -1,6 +1,9 @@
 //! Scheduling: a participant's visits. They are planned from the schedule of events inside the
 //! transaction that records their anchor (consent, enrollment, randomization), recorded as
-//! completed or missed, and cancelled ahead when the participant leaves the study.
+//! completed or missed, and cancelled ahead when the participant leaves the study. Their
+//! calendar (resources, bookings, moves inside the window, feeds) is in [`calendar`].
+
+pub mod calendar;
 
 use crate::participants::{participant, participant_in, site_today};
 use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
@@ -49,6 +52,13 @@ pub(crate) async fn plan_in(tx: &mut Tx, participant_id: Uuid) -> Result<usize> 
 
 /// Cancels the visits still ahead of a participant who left the study on `from`.
 pub(crate) async fn cancel_ahead_in(tx: &mut Tx, participant_id: Uuid, from: NaiveDate) -> Result<u64> {
+    let ahead: Vec<Uuid> = tx_on!(tx, |c| sqlx::query_scalar(
+        "SELECT id FROM participant_visits WHERE participant_id = $1 AND status = 'scheduled' AND target_on > $2"
+    )
+    .bind(participant_id)
+    .bind(from)
+    .fetch_all(&mut *c)
+    .await)?;
     let n = exec!(
         tx,
         "UPDATE participant_visits SET status = 'cancelled', updated_at = $1 WHERE participant_id = $2 AND status = 'scheduled' AND target_on > $3",
@@ -57,10 +67,20 @@ pub(crate) async fn cancel_ahead_in(tx: &mut Tx, participant_id: Uuid, from: Nai
         from
     )?;
     if n > 0 {
+        // Cancelled visits give back the rooms, equipment and people they held.
+        exec!(
+            tx,
+            "DELETE FROM visit_resources WHERE visit_id IN (SELECT id FROM participant_visits WHERE participant_id = $1 AND status = 'cancelled')",
+            participant_id
+        )?;
         tx.audit(
             AuditEvent::new(AuditAction::Update, "participant_visits", participant_id)
                 .new_value(serde_json::json!({ "cancelled_from": from, "cancelled": n })),
         );
+    }
+    for id in ahead {
+        crate::tasks::resolve_in(tx, &calendar::window_task_key(id), clinbridge_core::tasks::TaskStatus::Cancelled)
+            .await?;
     }
     Ok(n)
 }
@@ -80,17 +100,26 @@ pub struct ParticipantVisit {
     pub out_of_window: bool,
     pub note: String,
     pub updated_at: DateTime<Utc>,
+    /// The day the visit is planned for when moved inside its window (else the target day).
+    pub scheduled_on: Option<NaiveDate>,
+    /// Start and end of the booked slot, when booked.
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
 }
 
 impl ParticipantVisit {
     pub fn status(&self) -> VisitStatus {
         VisitStatus::parse(&self.status).unwrap_or(VisitStatus::Scheduled)
     }
+    /// The day the visit is planned for: moved, or its target.
+    pub fn day(&self) -> NaiveDate {
+        self.scheduled_on.unwrap_or(self.target_on)
+    }
 }
 
-const SELECT: &str =
+pub(crate) const SELECT: &str =
     "SELECT v.id, v.participant_id, d.code, d.name, v.occurrence, v.target_on, v.window_start, v.window_end, v.status,
-        v.actual_on, v.out_of_window, v.note, v.updated_at
+        v.actual_on, v.out_of_window, v.note, v.updated_at, v.scheduled_on, v.starts_at, v.ends_at
      FROM participant_visits v JOIN visit_definitions d ON d.id = v.definition_id";
 
 /// A participant's visits in date order.
@@ -148,6 +177,8 @@ pub async fn record_visit(
                 if n == 0 {
                     return Err(StoreError::conflict("outcome", "the visit changed meanwhile; reload and try again"));
                 }
+                crate::tasks::resolve_in(tx, &calendar::window_task_key(id), clinbridge_core::tasks::TaskStatus::Done)
+                    .await?;
                 let sql = format!("{SELECT} WHERE v.id = $1");
                 let new = tx_on!(tx, |c| sqlx::query_as::<_, ParticipantVisit>(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(id)

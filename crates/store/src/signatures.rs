@@ -2,7 +2,7 @@
 //! re-checks the password; the signature keeps the printed name, UTC time, meaning and the
 //! SHA-256 of the canonical record version, and is void as soon as the record differs.
 
-use crate::{Acting, Result, Store, StoreError, exec, new_id, now, on};
+use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on};
 use chrono::{DateTime, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::signature::{Meaning, record_hash};
@@ -42,6 +42,23 @@ pub async fn sign(
     record_id: &str,
     record: &serde_json::Value,
 ) -> Result<Signature> {
+    let sig = prepare(store, acting, password, meaning, record_type, record_id, record).await?;
+    let s = sig.clone();
+    store.write(acting, move |tx| Box::pin(async move { insert_in(tx, &s).await })).await?;
+    Ok(sig)
+}
+
+/// Checks the signer's password and builds the signature, for a context that stores it in the
+/// same transaction as the change it signs ([`insert_in`]). A wrong password is audited.
+pub(crate) async fn prepare(
+    store: &Store,
+    acting: &Acting,
+    password: &str,
+    meaning: Meaning,
+    record_type: &str,
+    record_id: &str,
+    record: &serde_json::Value,
+) -> Result<Signature> {
     let Some(user_id) = acting.user else {
         return Err(StoreError::Refused("only a person can sign".into()));
     };
@@ -61,7 +78,7 @@ pub async fn sign(
             .await?;
         return Err(clinbridge_core::Invalid::one("password", "is not your current password").into());
     }
-    let sig = Signature {
+    Ok(Signature {
         id: new_id(),
         user_id,
         printed_name: user.name.clone(),
@@ -70,21 +87,28 @@ pub async fn sign(
         record_id: record_id.to_string(),
         record_hash: record_hash(record),
         signed_at: now(),
-    };
-    let s = sig.clone();
-    store
-        .write(acting, move |tx| {
-            Box::pin(async move {
-                exec!(tx, "INSERT INTO signatures (id, user_id, printed_name, meaning, record_type, record_id, record_hash, signed_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", s.id, s.user_id, &s.printed_name, &s.meaning, &s.record_type, &s.record_id, &s.record_hash, s.signed_at)?;
-                tx.audit(AuditEvent::new(AuditAction::Signature, &s.record_type, &s.record_id).new_value(serde_json::json!({
-                    "signature_id": s.id, "printed_name": s.printed_name, "meaning": s.meaning, "record_hash": s.record_hash, "signed_at": s.signed_at
-                })));
-                Ok(())
-            })
-        })
-        .await?;
-    Ok(sig)
+    })
+}
+
+/// Stores a prepared signature and its audit entry.
+pub(crate) async fn insert_in(tx: &mut Tx, s: &Signature) -> Result<()> {
+    exec!(
+        tx,
+        "INSERT INTO signatures (id, user_id, printed_name, meaning, record_type, record_id, record_hash, signed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        s.id,
+        s.user_id,
+        &s.printed_name,
+        &s.meaning,
+        &s.record_type,
+        &s.record_id,
+        &s.record_hash,
+        s.signed_at
+    )?;
+    tx.audit(AuditEvent::new(AuditAction::Signature, &s.record_type, &s.record_id).new_value(serde_json::json!({
+        "signature_id": s.id, "printed_name": s.printed_name, "meaning": s.meaning, "record_hash": s.record_hash, "signed_at": s.signed_at
+    })));
+    Ok(())
 }
 
 /// Every signature on a record, each marked valid or void against the record's current version.

@@ -31,7 +31,6 @@ fn mv(to: Status) -> MoveRequest {
         detail: String::new(),
         consent_withdrawal: String::new(),
         effective_on: today(),
-        consent_obtained_by: None,
     }
 }
 
@@ -143,14 +142,7 @@ async fn enrolled(store: &Store, world: &demo::DemoWorld, study: Uuid) -> Uuid {
     )
     .await
     .unwrap();
-    participants::move_to(
-        store,
-        &by,
-        p.id,
-        MoveRequest { consent_obtained_by: Some(coordinator), ..mv(Status::Consented) },
-    )
-    .await
-    .unwrap();
+    clinbridge_testkit::consent_on_paper(store, &by, p.id, coordinator).await;
     participants::assess(
         store,
         &by,
@@ -226,25 +218,10 @@ async fn pipeline_moves_need_site_duty_and_signed_eligibility(db: &TestDb) {
     // Illegal move.
     let e = participants::move_to(&store, &by, p.id, mv(Status::Enrolled)).await.unwrap_err();
     assert!(e.to_string().contains("cannot become enrolled"), "{e}");
-    // Consent obtained by someone without the duty (the data manager) is refused.
-    let dm = world.users[&Role::DataManager];
-    let e = participants::move_to(
-        &store,
-        &by,
-        p.id,
-        MoveRequest { consent_obtained_by: Some(dm), ..mv(Status::Consented) },
-    )
-    .await
-    .unwrap_err();
-    assert!(e.to_string().contains("no duty to obtain informed consent"), "{e}");
-    participants::move_to(
-        &store,
-        &by,
-        p.id,
-        MoveRequest { consent_obtained_by: Some(coordinator), ..mv(Status::Consented) },
-    )
-    .await
-    .unwrap();
+    // Consent is reached only by recording it (the consent tests cover who may obtain it).
+    let e = participants::move_to(&store, &by, p.id, mv(Status::Consented)).await.unwrap_err();
+    assert!(e.to_string().contains("consent is recorded"), "{e}");
+    clinbridge_testkit::consent_on_paper(&store, &by, p.id, coordinator).await;
     // Eligible needs a checklist, then a signature by someone delegated to assess eligibility.
     let e = participants::move_to(&store, &by, p.id, mv(Status::Eligible)).await.unwrap_err();
     assert!(e.to_string().contains("checklist first"), "{e}");

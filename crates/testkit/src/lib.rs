@@ -128,3 +128,59 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Records a participant's consent on paper, now, obtained by `obtained_by` (who must hold the
+/// delegated duty), to the study's English version in effect today; the version is added first
+/// (approved and effective a year ago, no questions) when the study has none.
+pub async fn consent_on_paper(
+    store: &Store,
+    acting: &clinbridge_store::Acting,
+    participant: uuid::Uuid,
+    obtained_by: uuid::Uuid,
+) {
+    use clinbridge_store::consent;
+    let p = clinbridge_store::participants::participant(store, participant)
+        .await
+        .unwrap_or_else(|e| panic!("participant: {e}"));
+    let mut docs = consent::current_documents(store, &p).await.unwrap_or_else(|e| panic!("documents: {e}"));
+    if docs.is_empty() {
+        let year_ago = clinbridge_store::now().date_naive() - chrono::Duration::days(365);
+        let input = clinbridge_core::consent::DocumentInput {
+            version_label: "1.0".into(),
+            language: "en".into(),
+            title: "Informed consent".into(),
+            irb_approved_on: Some(year_ago),
+            effective_on: Some(year_ago),
+            body: "What taking part means.".into(),
+            questions: vec![],
+            witness_required: false,
+        };
+        let d = consent::add_document(
+            store,
+            &clinbridge_store::Acting::system(),
+            p.study_id,
+            input,
+            "icf.pdf",
+            b"%PDF-1.4\n%%EOF\n".to_vec(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("add consent document: {e}"));
+        docs.push(d);
+    }
+    let event = clinbridge_core::consent::EventInput {
+        method: "paper".into(),
+        signer: "participant".into(),
+        signer_name: "Test Participant".into(),
+        copy_provided: Some(true),
+        answers: docs[0].questions().iter().map(|q| Some(q.expected)).collect(),
+        ..Default::default()
+    };
+    consent::record(
+        store,
+        acting,
+        participant,
+        consent::RecordConsent { document_id: docs[0].id, consented_at: clinbridge_store::now(), obtained_by, event },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("record consent: {e}"));
+}

@@ -33,10 +33,15 @@ use utoipa::{Modify, OpenApi};
         api::participants::screening_log, api::participants::log_prescreen, api::participants::funnel, api::participants::enrollment,
         api::participants::get_scheme, api::participants::create_scheme, api::participants::set_unblinded,
         api::scheduling::list, api::scheduling::record,
+        api::consent::list_documents, api::consent::add_document, api::consent::document_pdf, api::consent::retire_document,
+        api::consent::list_events, api::consent::record, api::consent::open_kiosk, api::consent::countersign, api::consent::snapshot,
+        api::calendar::list_resources, api::calendar::create_resource, api::calendar::update_resource,
+        api::calendar::calendar, api::calendar::reschedule, api::calendar::book, api::calendar::unbook,
+        api::calendar::list_feeds, api::calendar::regenerate_feed, api::calendar::revoke_feed,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),
-    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "scheduling"))
+    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "consent"), (name = "scheduling"))
 )]
 pub struct ApiDoc;
 

@@ -78,6 +78,8 @@ const AUDIT: &[&str] = &["admin", "auditor"];
 /// Who reads participants of a study and site none of the demo people works at: auditors.
 const OTHER_PARTICIPANT_READERS: &[&str] = &["auditor"];
 const NOBODY: &[&str] = &[];
+/// Who reads the Chicago calendar (a site-wide scheduling grant there): auditors.
+const SITE_CALENDAR_READERS: &[&str] = &["auditor"];
 
 /// Every route with who may use it. Sign-out routes come last so the others run signed in.
 const MATRIX: &[(&str, &str, Expect, Body)] = &[
@@ -303,6 +305,53 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Body::Json(r#"{"reason":"Emergency surgery needs the arm"}"#),
     ),
     ("GET", "/api/v1/participants/{id}/visits", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    ("GET", "/api/v1/studies/{code}/consent-documents", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/studies/{code}/consent-documents",
+        Expect::Hidden(ADMIN),
+        Body::Json(
+            r#"{"version_label":"9.0","language":"fr","title":"Formulaire","irb_approved_on":"2026-01-01","effective_on":"2026-01-02","body":"Texte","pdf_name":"f.pdf","pdf_base64":"JVBERi0xLjQK"}"#,
+        ),
+    ),
+    ("GET", "/api/v1/consent-documents/{id}/pdf", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/consent-documents/{id}/retire",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"retired_on":"2099-01-01"}"#),
+    ),
+    ("GET", "/api/v1/participants/{id}/consents", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/participants/{id}/consents",
+        Expect::Hidden(NOBODY),
+        Body::Json(
+            r#"{"document_id":"00000000-0000-0000-0000-000000000000","method":"paper","signer_name":"A B","copy_provided":true}"#,
+        ),
+    ),
+    (
+        "POST",
+        "/api/v1/participants/{id}/kiosk-links",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"document_id":"00000000-0000-0000-0000-000000000000"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/consent-events/{id}/countersign",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"password":"clinbridge-demo-2026"}"#),
+    ),
+    ("GET", "/api/v1/consent-events/{id}/snapshot", Expect::Hidden(NOBODY), Body::None),
+    ("GET", "/studies/{code}/consent", Expect::Hidden(OTHER_STUDY_READERS), Body::None),
+    ("POST", "/studies/{code}/consent", Expect::Hidden(ADMIN), Body::Form("version_label=9.0")),
+    ("POST", "/consent-documents/{id}/retire", Expect::Hidden(ADMIN), Body::Form("retired_on=2099-01-01")),
+    ("POST", "/participants/{id}/consents", Expect::Hidden(NOBODY), Body::Form("method=paper&signer_name=A+B")),
+    ("POST", "/participants/{id}/kiosk-links", Expect::Hidden(NOBODY), Body::Form("document_id=x")),
+    ("POST", "/consent-events/{id}/countersign", Expect::Hidden(NOBODY), Body::Form("password=x")),
+    ("GET", "/consent-events/{id}/snapshot", Expect::Hidden(NOBODY), Body::None),
+    ("GET", "/kiosk/{token}", Expect::Public, Body::None),
+    ("POST", "/kiosk/{token}", Expect::Public, Body::Form("signer_name=A+B")),
     (
         "POST",
         "/api/v1/participant-visits/{id}",
@@ -456,6 +505,59 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Hidden(ADMIN),
         Body::Form("user_email=admin%40demo.clinbridge.org&member=true"),
     ),
+    ("GET", "/api/v1/sites/{id}/resources", Expect::Only(CHICAGO_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/sites/{id}/resources",
+        Expect::Only(ADMIN),
+        Body::Json(
+            r#"{"kind":"room","name":"Matrix API room","hours":[{"weekday":"mon","from":"08:00","to":"17:00"}]}"#,
+        ),
+    ),
+    (
+        "PUT",
+        "/api/v1/resources/{id}",
+        Expect::Hidden(ADMIN),
+        Body::Json(r#"{"kind":"room","name":"Matrix room","hours":[{"weekday":"tue","from":"09:00","to":"12:00"}]}"#),
+    ),
+    ("GET", "/api/v1/sites/{id}/calendar", Expect::Only(SITE_CALENDAR_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/participant-visits/{id}/reschedule",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"date":"2026-01-01"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/participant-visits/{id}/booking",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"date":"2026-01-01","time":"10:00","minutes":30,"resources":[]}"#),
+    ),
+    ("DELETE", "/api/v1/participant-visits/{id}/booking", Expect::Hidden(NOBODY), Body::None),
+    ("GET", "/api/v1/me/feeds", Expect::Signed, Body::None),
+    ("POST", "/api/v1/me/feeds/{id}/regenerate", Expect::Nobody, Body::None),
+    ("DELETE", "/api/v1/me/feeds/{id}", Expect::Nobody, Body::None),
+    ("GET", "/feeds/{secret}", Expect::Public, Body::None),
+    ("GET", "/sites/{site}/calendar", Expect::Only(SITE_CALENDAR_READERS), Body::None),
+    ("GET", "/sites/{site}/resources", Expect::Only(CHICAGO_READERS), Body::None),
+    (
+        "POST",
+        "/sites/{site}/resources",
+        Expect::Only(ADMIN),
+        Body::Form("kind=room&name=Matrix+page+room&user_email=&hours=Mon-Fri+08%3A00-17%3A00"),
+    ),
+    ("POST", "/resources/{id}", Expect::Hidden(ADMIN), Body::Form("kind=room&name=Matrix+room&hours=&active=true")),
+    ("GET", "/studies/{code}/visits", Expect::Hidden(OTHER_PARTICIPANT_READERS), Body::None),
+    ("POST", "/participant-visits/{id}/reschedule", Expect::Hidden(NOBODY), Body::Form("date=2026-01-01&time=")),
+    (
+        "POST",
+        "/participant-visits/{id}/book",
+        Expect::Hidden(NOBODY),
+        Body::Form("date=2026-01-01&time=10%3A00&minutes=30"),
+    ),
+    ("POST", "/participant-visits/{id}/unbook", Expect::Hidden(NOBODY), Body::None),
+    ("POST", "/profile/feeds/{id}/regenerate", Expect::Nobody, Body::None),
+    ("POST", "/profile/feeds/{id}/revoke", Expect::Nobody, Body::None),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("DELETE", "/api/v1/session", Expect::Public, Body::None),
@@ -481,6 +583,11 @@ struct Others {
     study: String,
     participant: Uuid,
     participant_visit: Uuid,
+    consent_document: Uuid,
+    consent_event: Uuid,
+    resource: Uuid,
+    feed: Uuid,
+    feed_secret: String,
     visit: Uuid,
     page_visit: Uuid,
     delegation: Uuid,
@@ -657,26 +764,67 @@ async fn others(app: &common::TestApp) -> Others {
     .await
     .unwrap();
     trials::sign_delegation(store, &Acting::user(pi.id, None), entry.id, "a long chicago pi passphrase").await.unwrap();
-    participants::move_to(
+    clinbridge_testkit::consent_on_paper(store, admin, participant.id, user.id).await;
+    let consent_document = clinbridge_store::consent::documents(store, study.id).await.unwrap()[0].id;
+    // An eConsent on a second participant, signed on the kiosk and waiting for countersignature.
+    let second = participants::register(
         store,
         admin,
-        participant.id,
-        participants::MoveRequest {
-            to: clinbridge_core::participants::Status::Consented,
-            reason_code: String::new(),
-            detail: String::new(),
-            consent_withdrawal: String::new(),
-            effective_on: today,
-            consent_obtained_by: Some(user.id),
+        study.id,
+        chi,
+        participants::NewParticipant {
+            status: clinbridge_core::participants::Status::Screening,
+            on: today,
+            contact: None,
         },
     )
     .await
     .unwrap();
+    let (kiosk, _) =
+        clinbridge_store::consent::open_kiosk(store, &Acting::user(user.id, None), second.id, consent_document)
+            .await
+            .unwrap();
+    let consent_event = clinbridge_store::consent::kiosk_sign(
+        store,
+        &kiosk,
+        clinbridge_core::consent::EventInput {
+            signer: "participant".into(),
+            signer_name: "Kiosk Signer".into(),
+            copy_provided: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .id;
     let participant_visit = clinbridge_store::scheduling::visits_of(store, participant.id).await.unwrap()[0].id;
+    // A Chicago room and the Chicago coordinator's own calendar feed.
+    use clinbridge_store::scheduling::calendar as cal;
+    let resource = cal::create_resource(
+        store,
+        admin,
+        chi,
+        cal::ResourceInput {
+            kind: clinbridge_core::scheduling::calendar::ResourceKind::Room,
+            name: "Matrix room".into(),
+            user_id: None,
+            active: true,
+            hours: clinbridge_core::scheduling::calendar::parse_hours("Mon-Fri 08:00-17:00").unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    let feeds = cal::feeds_for(store, &Acting::user(user.id, None), user.id, vec![chi]).await.unwrap();
+    let (feed, feed_secret) = (feeds[0].0.id, feeds[0].1.clone().unwrap());
     Others {
         study: study.code,
         participant: participant.id,
         participant_visit,
+        consent_document,
+        consent_event,
+        resource: resource.id,
+        feed,
+        feed_secret,
         visit: visit_ids[0],
         page_visit: visit_ids[1],
         delegation: entry.id,
@@ -691,12 +839,20 @@ async fn others(app: &common::TestApp) -> Others {
 fn fill(path: &str, o: &Others) -> String {
     let id = if path.contains("/participant-visits/") {
         o.participant_visit
+    } else if path.contains("/consent-documents/") {
+        o.consent_document
+    } else if path.contains("/consent-events/") {
+        o.consent_event
     } else if path.contains("/participants/{id}") {
         o.participant
     } else if path.starts_with("/api/v1/visits/") {
         o.visit
     } else if path.starts_with("/visits/") {
         o.page_visit
+    } else if path.contains("/resources/") {
+        o.resource
+    } else if path.contains("/feeds/") {
+        o.feed
     } else if path.contains("/delegation/") {
         o.delegation
     } else if path.contains("/sites/") {
@@ -710,7 +866,11 @@ fn fill(path: &str, o: &Others) -> String {
     } else {
         o.user
     };
-    path.replace("{id}", &id.to_string()).replace("{code}", &o.study).replace("{site}", "CHI")
+    path.replace("{id}", &id.to_string())
+        .replace("{code}", &o.study)
+        .replace("{site}", "CHI")
+        .replace("{secret}", &o.feed_secret)
+        .replace("{token}", "no-such-kiosk-token")
 }
 
 async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {

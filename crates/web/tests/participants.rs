@@ -24,7 +24,7 @@ async fn a_participant_from_screening_to_randomization(db: &TestDb) {
     let id = p["id"].as_str().unwrap().to_string();
     let subject = p["subject_id"].as_str().unwrap().to_string();
     assert!(subject.starts_with("BOS-"), "{subject}");
-    assert!(p["next_statuses"].as_array().unwrap().contains(&json!("consented")));
+    assert!(p["next_statuses"].as_array().unwrap().contains(&json!("consented")), "{p}");
 
     // Seattle is not activated: a clear refusal.
     let r = coord
@@ -73,23 +73,38 @@ async fn a_participant_from_screening_to_randomization(db: &TestDb) {
     assert_eq!(rows.len(), 1, "{reads}");
     assert!(rows[0].to_string().contains("schedule screening"));
 
-    // Consent by someone without the duty is refused with the field named.
+    // Consent is recorded, not moved to; the one obtaining it needs the delegated duty.
     let r = coord
         .post(app.url(&format!("/api/v1/participants/{id}/status")))
-        .json(&json!({"status": "consented", "consent_obtained_by": "data.manager@demo.clinbridge.org"}))
+        .json(&json!({"status": "consented"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
+    let docs: Value =
+        coord.get(app.url("/api/v1/studies/CARDIO-HF3/consent-documents")).send().await.unwrap().json().await.unwrap();
+    let current = docs.as_array().unwrap().iter().find(|d| d["in_effect"] == true && d["language"] == "en").unwrap();
+    let answers: Vec<Value> = current["questions"].as_array().unwrap().iter().map(|q| q["expected"].clone()).collect();
+    let consent = |by: &str| {
+        json!({"document_id": current["id"], "method": "paper", "signer_name": "Ruth Ellison", "answers": answers,
+               "copy_provided": true, "obtained_by": by})
+    };
+    let r = coord
+        .post(app.url(&format!("/api/v1/participants/{id}/consents")))
+        .json(&consent("data.manager@demo.clinbridge.org"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
     let e: Value = r.json().await.unwrap();
-    assert_eq!(e["error"]["fields"][0]["field"], "consent_obtained_by");
+    assert_eq!(e["error"]["fields"][0]["field"], "obtained_by");
     let r = coord
-        .post(app.url(&format!("/api/v1/participants/{id}/status")))
-        .json(&json!({"status": "consented", "consent_obtained_by": "coordinator@demo.clinbridge.org"}))
+        .post(app.url(&format!("/api/v1/participants/{id}/consents")))
+        .json(&consent("coordinator@demo.clinbridge.org"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 
     // Checklist, the PI's signature, eligible, enrolled.
     let criteria: Value =

@@ -2,6 +2,8 @@
 //! (malformed JSON, unknown fields, wrong content type, oversized bodies, bad path ids).
 
 pub mod audit;
+pub mod calendar;
+pub mod consent;
 pub mod identity;
 pub mod participants;
 pub mod schedule;
@@ -24,7 +26,9 @@ pub fn register(r: Routes) -> Routes {
     let r = trials::register(r);
     let r = schedule::register(r);
     let r = participants::register(r);
+    let r = consent::register(r);
     let r = scheduling::register(r);
+    let r = calendar::register(r);
     r.get("/api/openapi.json", crate::openapi::document)
 }
 

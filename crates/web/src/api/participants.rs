@@ -427,22 +427,17 @@ pub struct StatusIn {
     /// The day it happened; today when left out.
     #[serde(default)]
     pub effective_on: Option<NaiveDate>,
-    /// For consented: the e-mail of the person who obtained consent (they need the delegated duty).
-    #[serde(default)]
-    pub consent_obtained_by: Option<String>,
 }
 
 pub async fn move_request(state: &AppState, p: &Participant, b: StatusIn) -> ApiResult<store_p::MoveRequest> {
     let to = Status::parse(&b.status)?;
     let ss = clinbridge_store::trials::study_site(&state.store, p.study_id, p.site_id).await?;
-    let by = super::optional_user_named(state, "consent_obtained_by", b.consent_obtained_by.as_deref()).await?;
     Ok(store_p::MoveRequest {
         to,
         reason_code: b.reason_code,
         detail: b.detail,
         consent_withdrawal: b.consent_withdrawal,
         effective_on: b.effective_on.unwrap_or_else(|| store_p::site_today(&ss)),
-        consent_obtained_by: by,
     })
 }
 

@@ -37,11 +37,19 @@ pub struct ParticipantVisitOut {
     /// True when the visit took place outside its window (a protocol deviation).
     pub out_of_window: bool,
     pub note: String,
+    /// The day the visit is planned for (moved inside its window, or the target day).
+    pub scheduled_on: NaiveDate,
+    /// Start and end of the booked slot, when booked.
+    pub starts_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<ParticipantVisit> for ParticipantVisitOut {
     fn from(v: ParticipantVisit) -> Self {
         ParticipantVisitOut {
+            scheduled_on: v.day(),
+            starts_at: v.starts_at,
+            ends_at: v.ends_at,
             id: v.id,
             code: v.code,
             name: v.name,

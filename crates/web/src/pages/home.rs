@@ -55,6 +55,7 @@ struct HomePage {
     form_time: String,
     tz: String,
     closed: Option<&'static str>,
+    dashboard: Vec<super::calendar::DashboardLine>,
 }
 
 async fn page(
@@ -106,6 +107,7 @@ async fn page(
         form_time: "09:00".into(),
         tz: tz.name().to_string(),
         closed: None,
+        dashboard: super::calendar::dashboard(state, who).await?,
     })
 }
 

@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod audit;
+pub mod calendar;
+pub mod consent;
 pub mod enrollment;
 pub mod home;
 pub mod participants;
@@ -29,8 +31,10 @@ pub fn register(r: Routes) -> Routes {
     let r = admin::register(r);
     let r = trials::register(r);
     let r = participants::register(r);
+    let r = consent::register(r);
     let r = schedule::register(r);
     let r = enrollment::register(r);
+    let r = calendar::register(r);
     audit::register(r)
 }
 

@@ -37,6 +37,9 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .get("/participants/{id}/contact", contact)
         .post("/participants/{id}/contact", update_contact)
         .post("/participant-visits/{id}/record", record_visit)
+        .post("/participant-visits/{id}/reschedule", reschedule_visit)
+        .post("/participant-visits/{id}/book", book_visit)
+        .post("/participant-visits/{id}/unbook", unbook_visit)
 }
 
 pub struct VisitLine {
@@ -50,6 +53,12 @@ pub struct VisitLine {
     out_of_window: bool,
     note: String,
     open: bool,
+    /// The planned day, and the booked slot with its resources.
+    day: String,
+    slot: String,
+    booked: bool,
+    window_start: String,
+    window_end: String,
 }
 
 pub struct Row {
@@ -412,7 +421,7 @@ struct DetailPage {
     can_write: bool,
     can_sign: bool,
     phi: bool,
-    consenters: Vec<(String, String)>,
+    consent: super::consent::ConsentPanel,
     screen_fail_reasons: Vec<(&'static str, &'static str)>,
     withdrawal_reasons: Vec<(&'static str, &'static str)>,
     withdrawal_scopes: Vec<(&'static str, &'static str)>,
@@ -425,6 +434,7 @@ struct DetailPage {
     assignment: Option<(String, i64, Option<String>)>,
     unblindings: Vec<(String, String, String)>,
     visits: Vec<VisitLine>,
+    bookable: Vec<(Uuid, String)>,
     can_record: bool,
     errors: Vec<(String, String)>,
     today: String,
@@ -470,25 +480,12 @@ async fn detail_view(
         .status()
         .next()
         .iter()
-        .filter(|s| **s != Status::Randomized)
+        .filter(|s| !matches!(**s, Status::Randomized | Status::Consented))
         .filter(|s| !(scheme.is_some() && p.status() == Status::Enrolled && **s == Status::Active))
         .map(|s| (s.as_str(), s.label()))
         .collect();
-    // People delegated to obtain consent at this site, for the consent move.
-    let log = store_trials::delegation_log(&state.store, study.id, p.site_id).await?;
     let today = store_p::site_today(&ss);
-    let mut consenters: Vec<(String, String)> = Vec::new();
-    for v in log.iter().filter(|v| {
-        v.signed.is_some()
-            && v.entry.duties().contains(&clinbridge_core::trials::Duty::ObtainConsent)
-            && clinbridge_core::trials::delegation_current(v.entry.start_on, v.entry.end_on, today)
-    }) {
-        if let Ok(u) = clinbridge_store::identity::user(&state.store, v.entry.user_id).await
-            && !consenters.iter().any(|(e, _)| *e == u.email)
-        {
-            consenters.push((u.email, u.name));
-        }
-    }
+    let consent = super::consent::panel(state, who, &p, &study, today).await?;
     let latest = store_p::latest_assessment(&state.store, id).await?;
     let answers = latest.as_ref().map(|l| l.assessment.responses()).unwrap_or_default();
     let criteria = store_p::criteria(&state.store, study.id)
@@ -529,10 +526,25 @@ async fn detail_view(
         .map(|u| (u.user_name, super::local(u.at, tz), u.reason))
         .collect();
     let can_write = who.can(PARTICIPANTS_WRITE, t);
+    let site_tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let held = clinbridge_store::scheduling::calendar::booked_resources_of(&state.store, id).await?;
     let visits = clinbridge_store::scheduling::visits_of(&state.store, id)
         .await?
         .into_iter()
         .map(|v| VisitLine {
+            day: v.day().to_string(),
+            slot: match (v.starts_at, v.ends_at) {
+                (Some(a), Some(b)) => format!(
+                    "{}–{} · {}",
+                    a.with_timezone(&site_tz).format("%H:%M"),
+                    b.with_timezone(&site_tz).format("%H:%M"),
+                    held.iter().filter(|h| h.0 == v.id).map(|h| h.1.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                _ => String::new(),
+            },
+            booked: v.starts_at.is_some(),
+            window_start: v.window_start.to_string(),
+            window_end: v.window_end.to_string(),
             id: v.id,
             label: if v.occurrence > 1 || v.code == "PHONE" {
                 format!("{} · {} #{}", v.code, v.name, v.occurrence)
@@ -549,8 +561,15 @@ async fn detail_view(
             open: v.status() == clinbridge_core::scheduling::VisitStatus::Scheduled,
         })
         .collect();
+    let bookable = clinbridge_store::scheduling::calendar::resources(&state.store, p.site_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.active)
+        .map(|r| (r.id, format!("{} ({})", r.name, r.kind().label())))
+        .collect();
     Ok(DetailPage {
         visits,
+        bookable,
         can_record: who.can(crate::api::scheduling::SCHEDULING_WRITE, t) && p.consent_withdrawal().allows_data(),
         chrome: chrome(state, who, "/studies").await,
         id,
@@ -567,7 +586,7 @@ async fn detail_view(
         can_write,
         can_sign: who.can(PARTICIPANTS_SIGN, t),
         phi: who.can(PARTICIPANTS_PHI, t),
-        consenters,
+        consent,
         screen_fail_reasons: SCREEN_FAIL_REASONS.to_vec(),
         withdrawal_reasons: WITHDRAWAL_REASONS.to_vec(),
         withdrawal_scopes: ConsentWithdrawal::ALL.iter().map(|w| (w.as_str(), w.label())).collect(),
@@ -590,7 +609,7 @@ async fn page(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) 
 }
 
 /// After an action: back to the participant's page, or the page again with what went wrong.
-async fn after<T>(state: &AppState, who: &Authed, id: Uuid, r: Result<T, ApiError>) -> PageResult {
+pub(super) async fn after<T>(state: &AppState, who: &Authed, id: Uuid, r: Result<T, ApiError>) -> PageResult {
     match r {
         Ok(_) => Ok(see_other(&format!("/participants/{id}"))),
         Err(ApiError::Forbidden) => Err(ApiError::Forbidden.into()),
@@ -614,8 +633,6 @@ pub struct MoveForm {
     consent_withdrawal: String,
     #[serde(default)]
     effective_on: String,
-    #[serde(default)]
-    consent_obtained_by: String,
 }
 
 async fn set_status(
@@ -643,7 +660,6 @@ async fn set_status(
                 detail: f.detail.clone(),
                 consent_withdrawal: if f.status == "withdrawn" { f.consent_withdrawal.clone() } else { String::new() },
                 effective_on,
-                consent_obtained_by: (f.status == "consented").then(|| f.consent_obtained_by.clone()),
             },
         )
         .await?;
@@ -761,6 +777,71 @@ async fn record_visit(
         )
     }
     .await;
+    after(&state, &who, v.participant_id, r).await
+}
+
+#[derive(Deserialize)]
+pub struct RescheduleForm {
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    time: String,
+}
+
+async fn reschedule_visit(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<RescheduleForm>,
+) -> PageResult {
+    let v = crate::api::scheduling::writable_visit(&state, &who, id).await?;
+    let r = async {
+        let day = super::required_form_date("date", &f.date)?;
+        let time = match f.time.trim() {
+            "" => None,
+            t => Some(crate::api::calendar::time_of_day("time", t)?),
+        };
+        Ok::<_, ApiError>(
+            clinbridge_store::scheduling::calendar::reschedule(&state.store, &who.acting(), id, day, time).await?,
+        )
+    }
+    .await;
+    after(&state, &who, v.participant_id, r).await
+}
+
+/// Books a visit from the participant's page or the site calendar (`back` says which).
+async fn book_visit(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let v = crate::api::scheduling::writable_visit(&state, &who, id).await?;
+    let field = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    let r = async {
+        let day = super::required_form_date("date", field("date"))?;
+        let time = crate::api::calendar::time_of_day("time", field("time"))?;
+        let minutes: i64 =
+            field("minutes").trim().parse().map_err(|_| ApiError::field("minutes", "must be a number of minutes"))?;
+        let resources = pairs
+            .iter()
+            .filter(|(k, _)| k == "resource")
+            .map(|(_, v)| v.parse::<Uuid>().map_err(|_| ApiError::field("resources", "must be resources of this site")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let booking = clinbridge_store::scheduling::calendar::Booking { day, time, minutes, resources };
+        Ok::<_, ApiError>(clinbridge_store::scheduling::calendar::book(&state.store, &who.acting(), id, booking).await?)
+    }
+    .await;
+    match super::calendar::calendar_back(field("back")) {
+        Some(back) => super::calendar::after_calendar(&state, &who, back, r).await,
+        None => after(&state, &who, v.participant_id, r).await,
+    }
+}
+
+async fn unbook_visit(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
+    let v = crate::api::scheduling::writable_visit(&state, &who, id).await?;
+    let r =
+        clinbridge_store::scheduling::calendar::unbook(&state.store, &who.acting(), id).await.map_err(ApiError::from);
     after(&state, &who, v.participant_id, r).await
 }
 

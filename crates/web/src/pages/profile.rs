@@ -36,12 +36,14 @@ struct ProfilePage {
     tz: String,
     totp_enabled: bool,
     grants: Vec<(String, String)>,
+    feeds: Vec<super::calendar::FeedLine>,
     errors: Vec<(String, String)>,
 }
 
 async fn profile_page(
     state: &AppState,
     who: &Authed,
+    headers: &axum::http::HeaderMap,
     errors: Vec<(String, String)>,
     notice: Option<String>,
 ) -> Result<ProfilePage, PageError> {
@@ -64,12 +66,13 @@ async fn profile_page(
         tz: who.user.time_zone.clone(),
         totp_enabled: who.user.totp_enabled,
         grants,
+        feeds: super::calendar::feed_lines(state, who, headers).await?,
         errors,
     })
 }
 
-async fn profile(State(state): State<AppState>, who: Authed) -> PageResult {
-    Ok(render(&profile_page(&state, &who, Vec::new(), None).await?))
+async fn profile(State(state): State<AppState>, who: Authed, headers: axum::http::HeaderMap) -> PageResult {
+    Ok(render(&profile_page(&state, &who, &headers, Vec::new(), None).await?))
 }
 
 #[derive(Deserialize)]
@@ -79,7 +82,12 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-async fn change_password(State(state): State<AppState>, who: Authed, Form(f): Form<PasswordForm>) -> PageResult {
+async fn change_password(
+    State(state): State<AppState>,
+    who: Authed,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<PasswordForm>,
+) -> PageResult {
     let mut errors = Vec::new();
     if !identity::check_password(&state.store, who.user.id, &f.current).await? {
         errors.push(("current".to_string(), "is not your current password".to_string()));
@@ -100,13 +108,14 @@ async fn change_password(State(state): State<AppState>, who: Authed, Form(f): Fo
         let page = profile_page(
             &state,
             &who,
+            &headers,
             Vec::new(),
             Some("Your password is changed. Other sessions were signed out.".into()),
         )
         .await?;
         return Ok(render(&page));
     }
-    let page = profile_page(&state, &who, errors, None).await?;
+    let page = profile_page(&state, &who, &headers, errors, None).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
 }
 
@@ -215,10 +224,21 @@ pub struct PasswordOnly {
     password: String,
 }
 
-async fn totp_disable(State(state): State<AppState>, who: Authed, Form(f): Form<PasswordOnly>) -> PageResult {
+async fn totp_disable(
+    State(state): State<AppState>,
+    who: Authed,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<PasswordOnly>,
+) -> PageResult {
     if !identity::check_password(&state.store, who.user.id, &f.password).await? {
-        let page =
-            profile_page(&state, &who, vec![("password".into(), "is not your current password".into())], None).await?;
+        let page = profile_page(
+            &state,
+            &who,
+            &headers,
+            vec![("password".into(), "is not your current password".into())],
+            None,
+        )
+        .await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response());
     }
     identity::totp_disable(&state.store, &who.acting(), who.user.id, Some("turned off by the user".into())).await?;
