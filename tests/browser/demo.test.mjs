@@ -432,12 +432,45 @@ function suite() {
     await page.goto(participantUrl);
   });
 
-  step('consent is recorded with the delegated person who obtained it', async () => {
-    const move = page.locator('form', { has: page.getByRole('heading', { name: 'Move' }) });
-    await move.getByLabel('New status').selectOption('consented');
-    await move.getByLabel('Consent obtained by (for consented)').selectOption({ label: 'Maya Okafor' });
-    await move.getByRole('button', { name: 'Record move' }).click();
+  step('the participant signs the eConsent on a kiosk tablet and the coordinator countersigns', async () => {
+    const version = page.locator('details', { hasText: 'Consent to version 2.0 (en)' });
+    await version.locator('summary').click();
+    await version.getByRole('button', { name: 'Open eConsent 2.0 (en) on a tablet' }).click();
+    await page.getByRole('heading', { level: 1, name: `eConsent link for ${subjectId}` }).waitFor();
+    const link = await page.locator('#kiosk-url').getAttribute('href');
+    // The tablet is another browser with nobody signed in: the one-time link is its credential.
+    const tabletContext = await browser.newContext({ baseURL: server.base });
+    try {
+      const tablet = await tabletContext.newPage();
+      await tablet.goto(link);
+      await tablet.getByRole('heading', { name: 'Why is this study being done?' }).waitFor();
+      assert.equal(await tablet.getByRole('link', { name: 'Sign out' }).count(), 0);
+      const answer = async (question, choice) =>
+        tablet.getByRole('group', { name: question }).getByLabel(choice, { exact: true }).check();
+      await answer('Can you stop taking part in the study at any time?', 'Yes');
+      await answer('Will you and your doctor know whether you get the study medicine or the placebo?', 'No');
+      await answer('Should you tell the study team about any new medicine you start?', 'Yes');
+      const boxes = tablet.getByRole('checkbox');
+      for (let i = 0; i < (await boxes.count()); i++) {
+        await boxes.nth(i).check();
+      }
+      await tablet.getByLabel('Type your full name to sign').fill('Eleanor Whitcombe');
+      await tablet.screenshot({ path: path.join(RESULTS, 'kiosk-econsent.png'), fullPage: true });
+      await tablet.getByRole('button', { name: 'Sign the consent form' }).click();
+      await tablet.getByRole('heading', { level: 1, name: 'Thank you' }).waitFor();
+      // The link works once.
+      await tablet.goto(link);
+      await tablet.getByRole('heading', { level: 1, name: 'This consent link cannot be used' }).waitFor();
+    } finally {
+      await tabletContext.close();
+    }
+    await page.goto(participantUrl);
+    await page.getByText('Awaiting countersignature').waitFor();
+    assert.match(await page.getByRole('heading', { level: 1 }).innerText(), /Screening$/);
+    await page.getByLabel('Your password, to countersign').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Countersign: I obtained this consent' }).click();
     await page.getByRole('heading', { level: 1, name: `${subjectId} Consented` }).waitFor();
+    await page.getByText('Complete', { exact: true }).waitFor();
   });
 
   step('the eligibility checklist is answered with sources', async () => {

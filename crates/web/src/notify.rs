@@ -30,6 +30,9 @@ pub async fn tick(state: &AppState) {
     if let Err(e) = clinbridge_store::trials::raise_irb_renewal_tasks(&state.store).await {
         tracing::error!(error = %e, "IRB renewal pass failed");
     }
+    if let Err(e) = clinbridge_store::consent::raise_reconsent_tasks(&state.store).await {
+        tracing::error!(error = %e, "re-consent pass failed");
+    }
     if let Err(e) = clinbridge_store::scheduling::calendar::raise_window_closing_tasks(&state.store).await {
         tracing::error!(error = %e, "visit window pass failed");
     }

@@ -32,6 +32,8 @@ pub struct TaskRow {
     pub due: String,
     pub assignee: String,
     pub site: String,
+    /// Where the work is done, when the task is about a record with a page.
+    pub link: Option<String>,
 }
 
 pub struct Group {
@@ -116,7 +118,11 @@ fn row(t: Task, tz: chrono_tz::Tz, site: String) -> TaskRow {
         Some(Assignee::Role { role, .. }) => format!("for any {}", role.label().to_lowercase()),
         _ => String::new(),
     };
-    TaskRow { id: t.id, title: t.title, detail: t.detail, due: local(t.due_at, tz), assignee, site }
+    let link = match t.subject_type.as_str() {
+        "participant" => Some(format!("/participants/{}", t.subject_id)),
+        _ => None,
+    };
+    TaskRow { id: t.id, title: t.title, detail: t.detail, due: local(t.due_at, tz), assignee, site, link }
 }
 
 #[derive(Deserialize, Default)]
