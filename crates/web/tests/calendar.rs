@@ -120,6 +120,8 @@ async fn bookings_and_moves_over_the_api_and_the_calendar_page(db: &TestDb) {
         .await
         .unwrap();
     assert!(api["booked"].as_array().unwrap().iter().any(|v| v["id"] == json!(a.id)));
+    let far = c.get(app.url(&format!("/api/v1/sites/{bos}/calendar?date=9999-12-31"))).send().await.unwrap();
+    assert_eq!(far.status(), 422);
     // The participant's visits table shows the slot.
     let p = c.get(app.url(&format!("/participants/{}", a.participant_id))).send().await.unwrap().text().await.unwrap();
     assert!(p.contains("10:00–11:00 · Exam room 12"));

@@ -352,6 +352,9 @@ pub async fn site_calendar(
     let view = View::parse(view.unwrap_or(""))?;
     let tz: chrono_tz::Tz = site.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let day = date.unwrap_or_else(|| clinbridge_store::now().with_timezone(&tz).date_naive());
+    if !(1900..=2200).contains(&chrono::Datelike::year(&day)) {
+        return Err(ApiError::field("date", "must be between the years 1900 and 2200"));
+    }
     let (from, to) = view.days(day);
     let (booked, due) = store_c::site_calendar(&state.store, site_id, tz, from, to).await?;
     Ok((site, view, day, booked, due))
