@@ -52,7 +52,14 @@ pub(super) async fn seed(store: &Store, world: &DemoWorld) -> Result<()> {
             if first > last {
                 continue;
             }
-            let day = if (first..=last).contains(&v.day()) { v.day() } else { first };
+            // Most on their target day; every third as early as its window allows on a weekday,
+            // so the days just ahead (where a coordinator looks first) are never empty.
+            let early = first
+                .iter_days()
+                .take_while(|d| *d <= last)
+                .find(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+                .unwrap_or(first);
+            let day = if k % 3 == 1 || !(first..=last).contains(&v.day()) { early } else { v.day() };
             let weekday = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
             let mut resources = vec![id(if k % 2 == 0 { "Exam room 1" } else { "Exam room 2" })];
             if weekday && v.code.contains('W') {
