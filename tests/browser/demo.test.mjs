@@ -528,6 +528,25 @@ function suite() {
     await page.screenshot({ path: path.join(RESULTS, 'participant-randomized.png'), fullPage: true });
   });
 
+  step("the coordinator books the new participant's week 2 visit and finds it on the site calendar", async () => {
+    await page.goto(participantUrl);
+    const w2 = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'W2 · Week 2' }) });
+    await w2.locator('summary', { hasText: 'Move or book W2 · Week 2' }).click();
+    const day = await w2.getByLabel('Day', { exact: true }).inputValue();
+    await w2.getByLabel('Start', { exact: true }).fill('17:30');
+    await w2.getByLabel('Minutes').fill('30');
+    await w2
+      .getByLabel('Rooms, equipment, staff')
+      .selectOption([{ label: 'Exam room 1 (Room)' }, { label: 'ECG machine (Equipment)' }]);
+    await w2.getByRole('button', { name: 'Book W2 · Week 2' }).click();
+    const booked = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'W2 · Week 2' }) });
+    await booked.getByText(/17:30/).first().waitFor();
+    await page.goto(`/sites/BOS/calendar?view=day&date=${day}`);
+    const row = page.locator('table.calendar tbody tr').filter({ has: page.getByRole('link', { name: subjectId, exact: true }) });
+    await row.waitFor();
+    assert.match(await row.locator('td').first().innerText(), /^17:30–18:00$/);
+  });
+
   step('the schedule of events shows the visit grid', async () => {
     await page.goto('/studies/CARDIO-HF3/schedule');
     const grid = page.getByRole('table');
