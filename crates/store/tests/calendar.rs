@@ -16,7 +16,7 @@ both_backends!(
     eight_concurrent_bookings_of_one_slot_give_one,
     visits_move_only_inside_their_window,
     window_closing_tasks_are_raised_once_and_closed_by_the_record,
-    feeds_show_their_secret_once_and_open_by_it
+    feeds_show_their_secret_to_the_owner_and_open_by_it
 );
 
 struct Fixture {
@@ -327,14 +327,17 @@ async fn window_closing_tasks_are_raised_once_and_closed_by_the_record(db: &Test
     assert_eq!(open_window_tasks(&f.store, v.id).await[0].0, "done");
 }
 
-async fn feeds_show_their_secret_once_and_open_by_it(db: &TestDb) {
+async fn feeds_show_their_secret_to_the_owner_and_open_by_it(db: &TestDb) {
     let f = fixture(db, 1).await;
     let by = coordinator(&f);
     let user = by.user.unwrap();
-    // The demo made the coordinator's feeds already; their secrets are not kept.
+    // The demo made the coordinator's feeds already; listing them again gives their addresses.
     let feeds = cal::feeds_for(&f.store, &by, user, vec![f.site]).await.unwrap();
     assert_eq!(feeds.len(), 2);
-    assert!(feeds.iter().all(|(_, s)| s.is_none()));
+    for (feed, secret) in &feeds {
+        let opened = cal::feed_by_secret(&f.store, secret.as_deref().unwrap()).await.unwrap().unwrap();
+        assert_eq!(opened.id, feed.id);
+    }
     let site_feed = feeds.iter().find(|(f, _)| f.kind == "site").unwrap().0.clone();
     let (_, secret) = cal::regenerate_feed(&f.store, &by, site_feed.id).await.unwrap();
     assert_eq!(secret.len(), 4 + 43, "256 random bits, base64url");
@@ -354,6 +357,8 @@ async fn feeds_show_their_secret_once_and_open_by_it(db: &TestDb) {
     assert!(cal::feed_by_secret(&f.store, &secret).await.unwrap().is_none());
     cal::revoke_feed(&f.store, &by, site_feed.id).await.unwrap();
     assert!(cal::feed_by_secret(&f.store, &newer).await.unwrap().is_none());
+    let listed = cal::feeds_for(&f.store, &by, user, vec![f.site]).await.unwrap();
+    assert!(listed.iter().any(|(feed, s)| feed.id == site_feed.id && s.is_none()), "a turned-off feed has no address");
     // Another person gets feeds of their own.
     let other = *f.world.users.get(&clinbridge_core::identity::Role::Auditor).unwrap();
     let theirs = cal::feeds_for(&f.store, &Acting::user(other, None), other, vec![]).await.unwrap();

@@ -148,11 +148,15 @@ async fn bookings_and_moves_over_the_api_and_the_calendar_page(db: &TestDb) {
 async fn feeds_open_by_their_secret_without_names(db: &TestDb) {
     let app = common::spawn_app(db).await;
     let c = app.signed_in("coordinator").await;
-    // The demo made the coordinator's feeds: listed without addresses until regenerated.
+    // The demo made the coordinator's feeds: listed with their addresses, which open as listed.
     let feeds: Value = c.get(app.url("/api/v1/me/feeds")).send().await.unwrap().json().await.unwrap();
     let feeds = feeds.as_array().unwrap().clone();
     assert_eq!(feeds.len(), 2, "{feeds:?}");
-    assert!(feeds.iter().all(|f| f["url"].is_null()));
+    for f in &feeds {
+        assert!(f["name"].as_str().is_some_and(|n| !n.is_empty()), "{f}");
+        let res = reqwest::get(f["url"].as_str().unwrap()).await.unwrap();
+        assert_eq!(res.status(), 200, "{f}");
+    }
     let dir = std::env::var("CLINBRIDGE_FEED_DIR").ok();
     for f in &feeds {
         let out: Value = c
@@ -193,13 +197,16 @@ async fn feeds_open_by_their_secret_without_names(db: &TestDb) {
     // Someone else's feed is not theirs to change.
     let other = app.signed_in("investigator").await;
     assert_eq!(other.delete(app.url(&format!("/api/v1/me/feeds/{id}"))).send().await.unwrap().status(), 403);
-    // A first listing creates the feeds and shows their addresses once.
+    // A first listing creates the feeds; every listing shows the same addresses.
     let auditor = app.signed_in("auditor").await;
     let first: Value = auditor.get(app.url("/api/v1/me/feeds")).send().await.unwrap().json().await.unwrap();
     assert_eq!(first.as_array().unwrap().len(), 4, "staff feed plus the three sites: {first}");
     assert!(first.as_array().unwrap().iter().all(|f| f["url"].is_string()));
     let second: Value = auditor.get(app.url("/api/v1/me/feeds")).send().await.unwrap().json().await.unwrap();
-    assert!(second.as_array().unwrap().iter().all(|f| f["url"].is_null()));
+    assert_eq!(first, second);
+    // A turned-off feed lists without an address.
+    let mine: Value = c.get(app.url("/api/v1/me/feeds")).send().await.unwrap().json().await.unwrap();
+    assert!(mine.as_array().unwrap().iter().any(|f| f["id"] == id && f["url"].is_null() && f["active"] == false));
     // The profile page lists them.
     let profile = c.get(app.url("/profile")).send().await.unwrap().text().await.unwrap();
     assert!(profile.contains("Calendar feeds") && profile.contains("Site BOS: booked visits"));

@@ -1,7 +1,7 @@
 -- Scheduling calendar: the rooms, equipment and staff of a site with their weekly hours in the
 -- site's local time (minutes since midnight, weekday 0 = Monday); a participant visit's
 -- scheduled day and, once booked, its start and end (UTC) and the resources it holds; calendar
--- feeds reached by a secret of which only the SHA-256 is kept.
+-- feeds reached by a secret (looked up by its SHA-256, shown again only to its owner).
 CREATE TABLE resources (
     id UUID PRIMARY KEY,
     site_id UUID NOT NULL REFERENCES sites(id),
@@ -45,6 +45,9 @@ CREATE TABLE calendar_feeds (
     -- 'staff' or 'site:<site id>': one feed of each kind per person.
     scope_key TEXT NOT NULL,
     token_hash TEXT NOT NULL UNIQUE,
+    -- The address is shown again to its owner (a calendar app asks for it more than once); it
+    -- opens booked visits by subject id and visit code only, and a new secret retires it.
+    secret TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     revoked_at TIMESTAMPTZ,
     UNIQUE (user_id, scope_key),

@@ -806,6 +806,9 @@ pub struct Feed {
     pub site_code: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The secret of the address, shown only to its owner.
+    #[serde(skip)]
+    pub secret: String,
 }
 
 impl Feed {
@@ -817,7 +820,8 @@ impl Feed {
     }
 }
 
-const FEED_SELECT: &str = "SELECT f.id, f.user_id, f.kind, f.site_id, s.code AS site_code, f.created_at, f.revoked_at
+const FEED_SELECT: &str =
+    "SELECT f.id, f.user_id, f.kind, f.site_id, s.code AS site_code, f.created_at, f.revoked_at, f.secret
      FROM calendar_feeds f LEFT JOIN sites s ON s.id = f.site_id";
 
 fn feed_secret() -> Result<(String, String)> {
@@ -827,7 +831,7 @@ fn feed_secret() -> Result<(String, String)> {
 }
 
 /// A person's feeds: their staff feed and one per site in `sites`, created when missing.
-/// The secret of a feed created now comes with it; older feeds' secrets are not kept.
+/// Each comes with its secret while it is turned on.
 pub async fn feeds_for(
     store: &Store,
     acting: &Acting,
@@ -838,7 +842,6 @@ pub async fn feeds_for(
     let missing_staff = !existing.iter().any(|f| f.kind == "staff");
     let missing_sites: Vec<Uuid> =
         sites.into_iter().filter(|s| !existing.iter().any(|f| f.site_id == Some(*s))).collect();
-    let mut fresh: Vec<(Uuid, String)> = Vec::new();
     if missing_staff || !missing_sites.is_empty() {
         let mut wanted: Vec<(Option<Uuid>, String, String, String)> = Vec::new();
         if missing_staff {
@@ -849,15 +852,15 @@ pub async fn feeds_for(
             let (s, h) = feed_secret()?;
             wanted.push((Some(site), format!("site:{site}"), s, h));
         }
-        fresh = store
+        store
             .write(acting, move |tx| {
                 Box::pin(async move {
                     let mut made = Vec::new();
                     for (site, scope, secret, hash) in wanted {
                         let kind = if site.is_some() { "site" } else { "staff" };
                         let id: Option<Uuid> = tx_on!(tx, |c| sqlx::query_scalar(
-                            "INSERT INTO calendar_feeds (id, user_id, kind, site_id, scope_key, token_hash, created_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, scope_key) DO NOTHING RETURNING id"
+                            "INSERT INTO calendar_feeds (id, user_id, kind, site_id, scope_key, token_hash, secret, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id, scope_key) DO NOTHING RETURNING id"
                         )
                         .bind(new_id())
                         .bind(user_id)
@@ -865,6 +868,7 @@ pub async fn feeds_for(
                         .bind(site)
                         .bind(&scope)
                         .bind(&hash)
+                        .bind(&secret)
                         .bind(now())
                         .fetch_optional(&mut *c)
                         .await)?;
@@ -872,7 +876,7 @@ pub async fn feeds_for(
                             tx.audit(AuditEvent::new(AuditAction::Create, "calendar_feed", id).new_value(
                                 serde_json::json!({ "user_id": user_id, "kind": kind, "site_id": site }),
                             ));
-                            made.push((id, secret));
+                            made.push(id);
                         }
                     }
                     Ok(made)
@@ -884,7 +888,7 @@ pub async fn feeds_for(
     Ok(all
         .into_iter()
         .map(|f| {
-            let secret = fresh.iter().find(|(id, _)| *id == f.id).map(|(_, s)| s.clone());
+            let secret = f.revoked_at.is_none().then(|| f.secret.clone());
             (f, secret)
         })
         .collect())
@@ -911,13 +915,15 @@ pub async fn feed(store: &Store, id: Uuid) -> Result<Feed> {
 /// Gives a feed a new secret (the old address stops working); a revoked feed comes back.
 pub async fn regenerate_feed(store: &Store, acting: &Acting, id: Uuid) -> Result<(Feed, String)> {
     let (secret, hash) = feed_secret()?;
+    let stored = secret.clone();
     store
         .write(acting, move |tx| {
             Box::pin(async move {
                 let n = exec!(
                     tx,
-                    "UPDATE calendar_feeds SET token_hash = $1, created_at = $2, revoked_at = NULL WHERE id = $3",
+                    "UPDATE calendar_feeds SET token_hash = $1, secret = $2, created_at = $3, revoked_at = NULL WHERE id = $4",
                     &hash,
+                    &stored,
                     now(),
                     id
                 )?;

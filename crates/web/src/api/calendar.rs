@@ -390,8 +390,8 @@ pub struct FeedOut {
     /// staff (visits you are booked for) or site (every booked visit of a site).
     pub kind: String,
     pub site_code: Option<String>,
-    /// The subscription address. Only its hash is stored, so it is shown when the feed is
-    /// created or regenerated and is null afterwards: regenerate to get a new one.
+    /// The subscription address (the secret in it is the credential); null while the feed is
+    /// turned off. Regenerating gives a new address and retires the old one.
     pub url: Option<String>,
     /// False once turned off.
     pub active: bool,
