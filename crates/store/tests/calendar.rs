@@ -45,12 +45,12 @@ async fn fixture(db: &TestDb, n: usize) -> Fixture {
     let store = db.store().await;
     let world = demo::seed(&store).await.unwrap();
     let site = world.sites.iter().find(|s| s.code == "BOS").unwrap().id;
-    let mut day = clinbridge_store::now().date_naive() + Duration::days(20);
+    let mut day = clinbridge_testkit::boston_today() + Duration::days(20);
     while day.weekday().num_days_from_monday() != 1 {
         day += Duration::days(1);
     }
     // Visits a month ahead and more: not booked by the demo, no window task yet.
-    let today = clinbridge_store::now().date_naive();
+    let today = clinbridge_testkit::boston_today();
     let far = Due::Between(today + Duration::days(30), today + Duration::days(500));
     let mut visits: Vec<_> = cal::open_visits(&store, None, far)
         .await
@@ -282,7 +282,7 @@ async fn visits_move_only_inside_their_window(db: &TestDb) {
     assert_eq!(moved.starts_at.unwrap().with_timezone(&tz).time(), at(14, 0));
     assert_eq!(moved.ends_at.unwrap() - moved.starts_at.unwrap(), Duration::minutes(30));
     // Recorded visits cannot move.
-    let today = clinbridge_store::now().date_naive();
+    let today = clinbridge_testkit::boston_today();
     scheduling::record_visit(&f.store, &by, other.id, VisitStatus::Missed, None, "No show").await.unwrap();
     assert!(matches!(cal::reschedule(&f.store, &by, other.id, today, None).await, Err(StoreError::Refused(_))));
 }
@@ -303,7 +303,7 @@ async fn open_window_tasks(store: &Store, visit: Uuid) -> Vec<(String, String)> 
 
 async fn window_closing_tasks_are_raised_once_and_closed_by_the_record(db: &TestDb) {
     let f = fixture(db, 2).await;
-    let today = clinbridge_store::now().date_naive();
+    let today = clinbridge_testkit::boston_today();
     let (v, far) = (&f.visits[0], &f.visits[1]);
     // One window closes in two days, the other in a month.
     let sql = "UPDATE participant_visits SET window_start = $1, window_end = $2 WHERE id = $3";

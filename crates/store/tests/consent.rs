@@ -20,7 +20,7 @@ both_backends!(
 );
 
 fn today() -> NaiveDate {
-    clinbridge_store::now().date_naive()
+    clinbridge_testkit::boston_today()
 }
 
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n";

@@ -21,7 +21,7 @@ both_backends!(
 );
 
 fn today() -> NaiveDate {
-    clinbridge_store::now().date_naive()
+    clinbridge_testkit::boston_today()
 }
 
 fn mv(to: Status) -> MoveRequest {

@@ -116,7 +116,7 @@ mod sites {
         let store = db.store().await;
         let world = demo::seed(&store).await.unwrap();
         let study = trials::study_by_code(&store, "CARDIO-HF3").await.unwrap();
-        let today = clinbridge_store::now().date_naive();
+        let today = clinbridge_testkit::boston_today();
         let sites = trials::study_sites(&store, study.id).await.unwrap();
         let by = |code: &str| sites.iter().find(|s| s.site_code == code).unwrap().clone();
         assert_eq!(by("BOS").enrollment_block(&study, today), None);
@@ -186,7 +186,7 @@ mod delegation {
         let world = demo::seed(&store).await.unwrap();
         let study = world.study.id;
         let bos = world.sites.iter().find(|s| s.code == "BOS").unwrap().id;
-        let today = clinbridge_store::now().date_naive();
+        let today = clinbridge_testkit::boston_today();
         let coord = world.users[&Role::Coordinator];
         let dm = world.users[&Role::DataManager];
         let pi = Acting::user(world.users[&Role::Investigator], None);

@@ -184,3 +184,16 @@ pub async fn consent_on_paper(
     .await
     .unwrap_or_else(|e| panic!("record consent: {e}"));
 }
+
+/// Today where a site is (an IANA zone such as `America/New_York`). Tests date site events by
+/// it: the UTC date runs a day ahead of American sites every evening, and an event dated by it
+/// would be "in the future" there.
+pub fn today_in(zone: &str) -> chrono::NaiveDate {
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or_else(|e| panic!("time zone {zone}: {e}"));
+    clinbridge_store::now().with_timezone(&tz).date_naive()
+}
+
+/// Today at the demo's Boston site, where most tests act.
+pub fn boston_today() -> chrono::NaiveDate {
+    today_in("America/New_York")
+}

@@ -47,7 +47,7 @@ async fn bookings_and_moves_over_the_api_and_the_calendar_page(db: &TestDb) {
     assert_eq!(bad.status(), 422);
 
     // Two open Boston visits a month or more ahead, on a weekday both windows hold.
-    let today = clinbridge_store::now().date_naive();
+    let today = clinbridge_testkit::boston_today();
     let open =
         cal::open_visits(&app.store, None, Due::Between(today + Duration::days(30), today + Duration::days(500)))
             .await

@@ -31,7 +31,7 @@ fn multipart(fields: &[(&str, &str)], pdf: &[u8]) -> (String, Vec<u8>) {
 async fn a_version_is_uploaded_with_its_pdf(db: &TestDb) {
     let app = spawn_app(db).await;
     let admin = app.signed_in("admin").await;
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = clinbridge_testkit::boston_today().to_string();
     let fields = [
         ("version_label", "3.0"),
         ("language", "en"),

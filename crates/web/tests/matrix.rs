@@ -685,7 +685,7 @@ async fn others(app: &common::TestApp) -> Others {
     }
     trials::set_status(store, admin, study.id, clinbridge_core::trials::StudyStatus::Approved, None).await.unwrap();
     trials::set_status(store, admin, study.id, clinbridge_core::trials::StudyStatus::Enrolling, None).await.unwrap();
-    let today = clinbridge_store::now().date_naive();
+    let today = clinbridge_testkit::today_in("America/Chicago");
     trials::add_study_site(
         store,
         admin,
