@@ -181,7 +181,14 @@ async fn list_view(
         return Err(ApiError::Forbidden.into());
     }
     let participating = store_trials::study_sites(&state.store, study.id).await?;
-    let today = chrono::Utc::now().date_naive();
+    // The forms' default day: today where the viewer's sites are (the earliest of their days, so
+    // the default is never in the future at any of them).
+    let today = participating
+        .iter()
+        .filter(|ss| sites.iter().any(|(id, _)| *id == ss.site_id))
+        .map(store_p::site_today)
+        .min()
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
     let site_rows: Vec<(String, Option<String>)> = participating
         .iter()
         .filter(|ss| sites.iter().any(|(id, _)| *id == ss.site_id))
