@@ -10,40 +10,14 @@ set -euo pipefail
 bin="$1"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+# shellcheck source=../lib/demo_server.sh
+. "$here/../lib/demo_server.sh"
+
 venv="${CLINBRIDGE_TEST_VENV:-$repo/target/venv-test}"
-
-# Install schemathesis into a venv of our own, again whenever requirements.txt changes.
-stamp="$venv/.clinbridge-requirements.sha256"
-want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
-if [ ! -x "$venv/bin/st" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-    echo "$want" >"$stamp"
-fi
-
-work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-db="sqlite://$work/demo.db"
-"$bin" demo --bind "127.0.0.1:$port" --database-url "$db" >"$work/server.log" 2>&1 &
-server=$!
-cleanup() {
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 120); do
-    if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
-        break
-    fi
-    sleep 0.5
-done
-curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$work/server.log"; exit 1; }
-
-# An administrator's token reaches every operation; a second process writing to the same
-# SQLite file is what the command line does beside a running server.
-token="$("$bin" token create --database-url "$db" --email admin@demo.clinbridge.org --name schemathesis 2>/dev/null)"
+python_venv "$venv" "$here/requirements.txt"
+start_demo "$bin"
+# An administrator's token reaches every operation.
+token="$(demo_token "$bin" admin@demo.clinbridge.org schemathesis)"
 
 # Left out: revoking tokens (the run would revoke its own credential). Not checked:
 # positive_data_acceptance (the domain rules are stricter than JSON schema can say, e.g. IANA

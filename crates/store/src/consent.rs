@@ -17,6 +17,7 @@ use clinbridge_core::consent::{
     check_event, check_pdf, in_effect, render_document, snapshot_html,
 };
 use clinbridge_core::participants::Status;
+use clinbridge_core::scheduling::calendar::local_instant;
 use clinbridge_core::signature::Meaning;
 use clinbridge_core::tasks::{Assignee, TaskStatus};
 use clinbridge_core::trials::Duty;
@@ -197,7 +198,7 @@ pub async fn add_document(
                     "body_sha256": clinbridge_core::consent::sha256_hex(doc.body.as_bytes()),
                     "pdf_name": name, "pdf_sha256": sha, "pdf_size": pdf.len(),
                 })));
-                reconsent_in(tx, Some(study_id)).await?;
+                reconsent_in(tx, Among::Study(study_id)).await?;
                 let sql = format!("{DOC_SELECT} WHERE id = $1");
                 Ok(tx_on!(tx, |c| sqlx::query_as::<_, ConsentDocument>(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(id)
@@ -363,8 +364,7 @@ async fn prepare(
         return Err(Invalid::one("document_id", "is not a consent version of this participant's study").into());
     }
     let ss = crate::trials::study_site(store, p.study_id, p.site_id).await?;
-    let tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
-    let on = at.with_timezone(&tz).date_naive();
+    let on = at.with_timezone(&ss.tz()).date_naive();
     if at > now() + Duration::minutes(5) {
         return Err(Invalid::one("consented_at", "must not be in the future").into());
     }
@@ -488,7 +488,7 @@ async fn complete_in(tx: &mut Tx, prep: &Prepared, event_id: Uuid, obtained_by: 
             )
             .await?;
             // A consent recorded late, to a version since superseded, is due again at once.
-            reconsent_in(tx, Some(prep.participant.study_id)).await?;
+            reconsent_in(tx, Among::Participant(prep.participant.id)).await?;
         }
         None => {
             crate::tasks::resolve_in(tx, &reconsent_key(prep.participant.id, prep.document.id), TaskStatus::Done)
@@ -629,7 +629,7 @@ pub async fn kiosk_sign(store: &Store, token: &str, input: EventInput) -> Result
     let e = check_event(&prep.document.questions(), prep.document.witness_required, &input)?;
     let study = crate::trials::study(store, prep.participant.study_id).await?;
     let ss = crate::trials::study_site(store, prep.participant.study_id, prep.participant.site_id).await?;
-    let tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let tz = ss.tz();
     let html = snapshot_html(
         &prep.document.html(),
         &SnapshotSigning {
@@ -830,18 +830,43 @@ struct LastConsent {
     document_id: Uuid,
 }
 
-async fn last_consents_in(tx: &mut Tx, study_id: Option<Uuid>) -> Result<Vec<LastConsent>> {
-    let sql = format!(
-        "SELECT p.id AS participant_id, p.subject_id, p.study_id, p.site_id, s.time_zone, e.document_id
-         FROM participants p JOIN sites s ON s.id = p.site_id JOIN consent_events e ON e.participant_id = p.id
-         WHERE p.status IN ('consented', 'eligible', 'enrolled', 'randomized', 'active') AND e.status = 'complete'{}
-         ORDER BY p.id, e.consented_at, e.id",
-        if study_id.is_some() { " AND p.study_id = $1" } else { "" }
-    );
+/// Whose consents a re-consent pass looks at.
+#[derive(Debug, Clone, Copy)]
+enum Among {
+    Everyone,
+    Study(Uuid),
+    Participant(Uuid),
+}
+
+impl Among {
+    /// Every completed consent of the participants on study, oldest first per participant.
+    fn sql(self) -> String {
+        let filter = match self {
+            Among::Everyone => "",
+            Among::Study(_) => " AND p.study_id = $1",
+            Among::Participant(_) => " AND p.id = $1",
+        };
+        format!(
+            "SELECT p.id AS participant_id, p.subject_id, p.study_id, p.site_id, s.time_zone, e.document_id
+             FROM participants p JOIN sites s ON s.id = p.site_id JOIN consent_events e ON e.participant_id = p.id
+             WHERE p.status IN ('consented', 'eligible', 'enrolled', 'randomized', 'active') AND e.status = 'complete'{filter}
+             ORDER BY p.id, e.consented_at, e.id"
+        )
+    }
+    fn id(self) -> Option<Uuid> {
+        match self {
+            Among::Everyone => None,
+            Among::Study(id) | Among::Participant(id) => Some(id),
+        }
+    }
+}
+
+async fn last_consents_in(tx: &mut Tx, among: Among) -> Result<Vec<LastConsent>> {
+    let sql = among.sql();
     Ok(tx_on!(tx, |c| {
         let q = sqlx::query_as::<_, LastConsent>(sqlx::AssertSqlSafe(sql.clone()));
-        match study_id {
-            Some(s) => q.bind(s),
+        match among.id() {
+            Some(id) => q.bind(id),
             None => q,
         }
         .fetch_all(&mut *c)
@@ -849,9 +874,22 @@ async fn last_consents_in(tx: &mut Tx, study_id: Option<Uuid>) -> Result<Vec<Las
     })?)
 }
 
+async fn last_consents(store: &Store, among: Among) -> Result<Vec<LastConsent>> {
+    let sql = among.sql();
+    Ok(on!(store.db.read(), |c| {
+        let q = sqlx::query_as::<_, LastConsent>(sqlx::AssertSqlSafe(sql.clone()));
+        match among.id() {
+            Some(id) => q.bind(id),
+            None => q,
+        }
+        .fetch_all(c)
+        .await
+    })?)
+}
+
 /// Who must re-consent: for every on-study participant, the last completed consent compared
-/// with the version in effect today (at the site) in the same language.
-fn due_from(last: Vec<LastConsent>, docs: &[ConsentDocument]) -> Vec<(LastConsent, ConsentDocument, String)> {
+/// with the version in effect today (at the site) in the same language. In subject id order.
+fn due_from(last: Vec<LastConsent>, docs: &[ConsentDocument]) -> Vec<(LastConsent, ReconsentDue)> {
     let mut latest: std::collections::HashMap<Uuid, LastConsent> = Default::default();
     for l in last {
         latest.insert(l.participant_id, l);
@@ -868,18 +906,24 @@ fn due_from(last: Vec<LastConsent>, docs: &[ConsentDocument]) -> Vec<(LastConsen
                 && d.effective_on > signed.effective_on
         });
         if let Some(c) = current {
-            let label = signed.label();
-            out.push((l, c.clone(), label));
+            let due = ReconsentDue {
+                participant_id: l.participant_id,
+                subject_id: l.subject_id.clone(),
+                signed_version: signed.label(),
+                due_on: c.effective_on + Duration::days(RECONSENT_DAYS),
+                current: c.clone(),
+            };
+            out.push((l, due));
         }
     }
-    out.sort_by(|a, b| a.0.subject_id.cmp(&b.0.subject_id));
+    out.sort_by(|a, b| a.1.subject_id.cmp(&b.1.subject_id));
     out
 }
 
 /// Raises a re-consent task for every participant on an older version than the one in effect
 /// (one task per participant and version; raising again changes nothing).
-pub(crate) async fn reconsent_in(tx: &mut Tx, study_id: Option<Uuid>) -> Result<usize> {
-    let last = last_consents_in(tx, study_id).await?;
+async fn reconsent_in(tx: &mut Tx, among: Among) -> Result<usize> {
+    let last = last_consents_in(tx, among).await?;
     let mut studies: Vec<Uuid> = last.iter().map(|l| l.study_id).collect();
     studies.sort();
     studies.dedup();
@@ -889,27 +933,22 @@ pub(crate) async fn reconsent_in(tx: &mut Tx, study_id: Option<Uuid>) -> Result<
     }
     let due = due_from(last, &docs);
     let n = due.len();
-    for (l, current, signed) in due {
-        let due_on = current.effective_on + Duration::days(RECONSENT_DAYS);
+    for (l, d) in due {
         let tz: chrono_tz::Tz = l.time_zone.parse().unwrap_or(chrono_tz::UTC);
-        let due_at = due_on
-            .and_hms_opt(17, 0, 0)
-            .and_then(|d| d.and_local_timezone(tz).earliest())
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_else(now);
+        let five_pm = chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default();
+        let due_at = local_instant(tz, d.due_on, five_pm, "due_at").unwrap_or_else(|_| now());
+        let current = d.current.label();
         crate::tasks::raise_in(
             tx,
             crate::tasks::NewTask {
                 kind: "reconsent".into(),
-                title: format!("Re-consent {} to version {}", l.subject_id, current.label()),
+                title: format!("Re-consent {} to version {current}", d.subject_id),
                 detail: format!(
-                    "{} consented to version {signed}; version {} took effect on {}.",
-                    l.subject_id,
-                    current.label(),
-                    current.effective_on
+                    "{} consented to version {}; version {current} took effect on {}.",
+                    d.subject_id, d.signed_version, d.current.effective_on
                 ),
                 subject_type: "participant".into(),
-                subject_id: l.participant_id.to_string(),
+                subject_id: d.participant_id.to_string(),
                 study_id: Some(l.study_id),
                 site_id: Some(l.site_id),
                 assignee: Assignee::Role {
@@ -918,7 +957,7 @@ pub(crate) async fn reconsent_in(tx: &mut Tx, study_id: Option<Uuid>) -> Result<
                 },
                 due_at,
                 rule: "consent.reconsent".into(),
-                rule_key: reconsent_key(l.participant_id, current.id),
+                rule_key: reconsent_key(d.participant_id, d.current.id),
             },
         )
         .await?;
@@ -928,60 +967,23 @@ pub(crate) async fn reconsent_in(tx: &mut Tx, study_id: Option<Uuid>) -> Result<
 
 /// The ticker's sweep: raises the re-consent tasks of versions that took effect since.
 pub async fn raise_reconsent_tasks(store: &Store) -> Result<usize> {
-    store.write(&Acting::system(), |tx| Box::pin(async move { reconsent_in(tx, None).await })).await
+    store.write(&Acting::system(), |tx| Box::pin(async move { reconsent_in(tx, Among::Everyone).await })).await
 }
 
 /// Whether a participant must re-consent, and to which version.
 pub async fn reconsent_due(store: &Store, participant_id: Uuid) -> Result<Option<ReconsentDue>> {
-    let p = participant(store, participant_id).await?;
-    if !matches!(
-        p.status(),
-        Status::Consented | Status::Eligible | Status::Enrolled | Status::Randomized | Status::Active
-    ) {
-        return Ok(None);
-    }
-    let evs = events(store, participant_id).await?;
-    let Some(last) = evs.iter().rev().find(|e| e.status == "complete") else { return Ok(None) };
-    let docs = documents(store, p.study_id).await?;
-    let ss = crate::trials::study_site(store, p.study_id, p.site_id).await?;
-    let today = site_today(&ss);
-    let Some(signed) = docs.iter().find(|d| d.id == last.document_id) else { return Ok(None) };
-    Ok(docs
-        .iter()
-        .find(|d| d.language == signed.language && d.in_effect(today) && d.effective_on > signed.effective_on)
-        .map(|c| ReconsentDue {
-            participant_id,
-            subject_id: p.subject_id.clone(),
-            signed_version: signed.label(),
-            current: c.clone(),
-            due_on: c.effective_on + Duration::days(RECONSENT_DAYS),
-        }))
+    let last = last_consents(store, Among::Participant(participant_id)).await?;
+    let Some(study_id) = last.first().map(|l| l.study_id) else { return Ok(None) };
+    let docs = documents(store, study_id).await?;
+    Ok(due_from(last, &docs).into_iter().next().map(|(_, d)| d))
 }
 
 /// Every participant of a study (at the given sites) who must re-consent.
 pub async fn reconsents_due(store: &Store, study_id: Uuid, sites: &[Uuid]) -> Result<Vec<ReconsentDue>> {
-    let last: Vec<LastConsent> = on!(store.db.read(), |c| sqlx::query_as::<_, LastConsent>(
-        "SELECT p.id AS participant_id, p.subject_id, p.study_id, p.site_id, s.time_zone, e.document_id
-         FROM participants p JOIN sites s ON s.id = p.site_id JOIN consent_events e ON e.participant_id = p.id
-         WHERE p.status IN ('consented', 'eligible', 'enrolled', 'randomized', 'active') AND e.status = 'complete'
-            AND p.study_id = $1
-         ORDER BY p.id, e.consented_at, e.id"
-    )
-    .bind(study_id)
-    .fetch_all(c)
-    .await)?;
+    let last = last_consents(store, Among::Study(study_id)).await?;
     let last = last.into_iter().filter(|l| sites.contains(&l.site_id)).collect();
     let docs = documents(store, study_id).await?;
-    Ok(due_from(last, &docs)
-        .into_iter()
-        .map(|(l, current, signed)| ReconsentDue {
-            participant_id: l.participant_id,
-            subject_id: l.subject_id,
-            signed_version: signed,
-            due_on: current.effective_on + Duration::days(RECONSENT_DAYS),
-            current,
-        })
-        .collect())
+    Ok(due_from(last, &docs).into_iter().map(|(_, d)| d).collect())
 }
 
 /// The versions a participant can sign today (in effect at the site), newest first.

@@ -36,8 +36,7 @@ pub fn check_event_date(field: &str, d: NaiveDate, today: NaiveDate) -> Result<(
 
 /// Today's date where the site is.
 pub fn site_today(ss: &StudySite) -> NaiveDate {
-    let tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
-    now().with_timezone(&tz).date_naive()
+    now().with_timezone(&ss.tz()).date_naive()
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]

@@ -359,6 +359,10 @@ pub struct StudySite {
 }
 
 impl StudySite {
+    /// The site's time zone (UTC if the stored name no longer parses).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.site_time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
     /// Why this site may not screen or enroll today, if it may not.
     pub fn enrollment_block(&self, study: &Study, today: NaiveDate) -> Option<String> {
         clinbridge_core::trials::enrollment_block(today, study.status(), self.activated_on, self.irb_expires_on)
@@ -453,12 +457,8 @@ async fn renewal_task_in(
     if (expires - today).num_days() > clinbridge_core::trials::IRB_RENEWAL_NOTICE_DAYS {
         return Ok(());
     }
-    let tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
-    let due = expires
-        .and_hms_opt(0, 0, 0)
-        .and_then(|d| d.and_local_timezone(tz).earliest())
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or_else(now);
+    let due = clinbridge_core::scheduling::calendar::local_instant(ss.tz(), expires, chrono::NaiveTime::MIN, "due_at")
+        .unwrap_or_else(|_| now());
     crate::tasks::raise_in(
         tx,
         crate::tasks::NewTask {

@@ -105,6 +105,20 @@ async fn screening(store: &Store, world: &demo::DemoWorld, study: Uuid) -> Uuid 
         .id
 }
 
+/// Whether the database itself refuses a statement run outside the store's rules.
+async fn refused_by_the_database(db: &TestDb, store: &Store, sql: &'static str) -> bool {
+    match store.backend() {
+        Backend::Sqlite => {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+            sqlx::Executor::execute(&mut c, sql).await.is_err()
+        }
+        Backend::Postgres => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+            sqlx::Executor::execute(&mut c, sql).await.is_err()
+        }
+    }
+}
+
 async fn open_tasks(store: &Store, user: Uuid) -> Vec<tasks::Task> {
     tasks::queue(store, &identity::actor(store, user).await.unwrap(), 500).await.unwrap()
 }
@@ -200,18 +214,10 @@ async fn consent_follows_versions_duties_and_answers(db: &TestDb) {
     let q = open_tasks(&store, coordinator).await;
     assert!(!q.iter().any(|t| t.kind == "reconsent" && t.subject_id == p.to_string()), "{q:?}");
     // An approved document's content cannot be changed, even with SQL.
-    let sql = "UPDATE consent_documents SET body = 'changed'";
-    let refused = match store.backend() {
-        Backend::Sqlite => {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
-            sqlx::Executor::execute(&mut c, sql).await.is_err()
-        }
-        Backend::Postgres => {
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
-            sqlx::Executor::execute(&mut c, sql).await.is_err()
-        }
-    };
-    assert!(refused, "the trigger keeps documents as approved");
+    assert!(
+        refused_by_the_database(db, &store, "UPDATE consent_documents SET body = 'changed'").await,
+        "the trigger keeps documents as approved"
+    );
     // A withdrawn participant gives no further consent.
     let w = participants::move_to(
         &store,
@@ -293,18 +299,7 @@ async fn econsent_on_the_kiosk_is_snapshotted_and_countersigned(db: &TestDb) {
     assert_eq!(sigs.len(), 1);
     assert!(sigs[0].valid);
     // Snapshots are immutable.
-    let sql = "UPDATE consent_snapshots SET html = 'x'";
-    let refused = match store.backend() {
-        Backend::Sqlite => {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
-            sqlx::Executor::execute(&mut c, sql).await.is_err()
-        }
-        Backend::Postgres => {
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
-            sqlx::Executor::execute(&mut c, sql).await.is_err()
-        }
-    };
-    assert!(refused);
+    assert!(refused_by_the_database(db, &store, "UPDATE consent_snapshots SET html = 'x'").await);
     assert_eq!(audit::verify(&store).await.unwrap().result, Ok(()));
 }
 

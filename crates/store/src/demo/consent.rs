@@ -8,6 +8,7 @@ use crate::trials::Study;
 use crate::{Acting, Result, Store};
 use chrono::{Duration, NaiveDate};
 use clinbridge_core::consent::{DocumentInput, EventInput, Question};
+use clinbridge_core::scheduling::calendar::local_instant;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -164,11 +165,8 @@ pub(super) async fn consent(
     let docs = crate::consent::documents(store, study_id).await?;
     let Some(doc) = version_for(&docs, on, n % 5 == 2) else { return Ok(()) };
     let tz: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
-    let at = on
-        .and_hms_opt(10, (n % 6) as u32 * 10, 0)
-        .and_then(|d| d.and_local_timezone(tz).earliest())
-        .map(|d| d.with_timezone(&chrono::Utc))
-        .unwrap_or_else(crate::now);
+    let ten = chrono::NaiveTime::from_hms_opt(10, (n % 6) as u32 * 10, 0).unwrap_or_default();
+    let at = local_instant(tz, on, ten, "consented_at").unwrap_or_else(|_| crate::now());
     let method = if n % 4 == 1 { "remote" } else { "paper" };
     crate::consent::record(
         store,

@@ -15,8 +15,7 @@ use clinbridge_core::Invalid;
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::scheduling::VisitStatus;
 use clinbridge_core::scheduling::calendar::{
-    Hours, ResourceKind, check_hours, check_in_window, conflict_message, format_hours, local_instant, overlaps, slot,
-    within_hours,
+    Hours, ResourceKind, check_hours, check_in_window, conflict_message, format_hours, overlaps, slot, within_hours,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -1010,9 +1009,4 @@ pub async fn feed_visits(store: &Store, feed: &Feed) -> Result<Vec<CalendarVisit
         }
     };
     with_resources(store, rows).await
-}
-
-/// Whether a local start time exists at the site (for forms that show the site's clock).
-pub fn site_instant(time_zone: &str, day: NaiveDate, time: NaiveTime) -> Result<DateTime<Utc>, Invalid> {
-    local_instant(zone(time_zone), day, time, "time")
 }

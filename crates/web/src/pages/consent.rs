@@ -21,6 +21,7 @@ use chrono::NaiveDate;
 use clinbridge_core::consent::{CERTIFICATIONS, DocumentInput, EventInput, MAX_PDF_BYTES, Method, parse_questions};
 use clinbridge_core::participants::Status;
 use clinbridge_core::policy::Target;
+use clinbridge_core::scheduling::calendar::local_instant;
 use clinbridge_store::consent as store_c;
 use clinbridge_store::participants::{self as store_p, Participant};
 use clinbridge_store::trials::Study;
@@ -211,18 +212,12 @@ async fn record(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>
             .await
             .map_err(|_| ApiError::field("document_id", "choose a version"))?;
         let (_, ss) = store_p::context(&state.store, &p).await?;
-        let tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
         let day = form_date("consented_on", field(&f, "consented_on"))
             .map_err(|e| ApiError::Invalid(vec![e]))?
             .ok_or_else(|| ApiError::field("consented_on", "is required"))?;
         let time = chrono::NaiveTime::parse_from_str(field(&f, "consented_time"), "%H:%M")
             .map_err(|_| ApiError::field("consented_time", "give the time as HH:MM"))?;
-        let consented_at = day
-            .and_time(time)
-            .and_local_timezone(tz)
-            .earliest()
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .ok_or_else(|| ApiError::field("consented_time", "does not exist on that day at the site"))?;
+        let consented_at = local_instant(ss.tz(), day, time, "consented_time")?;
         let answers = (0..doc.questions().len()).map(|i| yes_no(field(&f, &format!("answer_{i}")))).collect();
         let b = ConsentIn {
             document_id,

@@ -533,7 +533,7 @@ async fn detail_view(
         .map(|u| (u.user_name, super::local(u.at, tz), u.reason))
         .collect();
     let can_write = who.can(PARTICIPANTS_WRITE, t);
-    let site_tz: chrono_tz::Tz = ss.site_time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let site_tz = ss.tz();
     let held = clinbridge_store::scheduling::calendar::booked_resources_of(&state.store, id).await?;
     let visits = clinbridge_store::scheduling::visits_of(&state.store, id)
         .await?
