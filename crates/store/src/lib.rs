@@ -9,6 +9,7 @@ mod commit;
 pub mod consent;
 pub mod db;
 pub mod demo;
+pub mod edc;
 pub mod identity;
 pub mod participants;
 pub mod scheduling;

@@ -1,0 +1,275 @@
+//! EDC records and form instances: finding or creating the record of a participant (named by
+//! the subject id) or of a data-capture project, the forms saved under it and their values.
+
+use crate::{Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
+use chrono::{DateTime, Utc};
+use clinbridge_core::policy::Target;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A record: REDCap's unit of data, one per participant in a trial.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct Record {
+    pub id: Uuid,
+    pub study_id: Uuid,
+    pub record: String,
+    pub participant_id: Option<Uuid>,
+    /// The participant's site, or the record's own in a data-capture project.
+    pub site_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Record {
+    /// Where access to the record is decided: its study, and its site when it has one.
+    pub fn target(&self) -> Target {
+        Target { study: Some(self.study_id), site: self.site_id }
+    }
+}
+
+const RECORD_SELECT: &str = "SELECT r.id, r.study_id, r.record, r.participant_id, COALESCE(p.site_id, r.site_id) AS site_id, r.created_at
+     FROM edc_records r LEFT JOIN participants p ON p.id = r.participant_id";
+
+pub async fn record(store: &Store, id: Uuid) -> Result<Record> {
+    let sql = format!("{RECORD_SELECT} WHERE r.id = $1");
+    on!(store.db.read(), |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+    .ok_or(StoreError::NotFound("record"))
+}
+
+pub(crate) async fn record_in(tx: &mut Tx, id: Uuid) -> Result<Record> {
+    let sql = format!("{RECORD_SELECT} WHERE r.id = $1");
+    tx_on!(tx, |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await)?
+    .ok_or(StoreError::NotFound("record"))
+}
+
+/// A record by its name in a study.
+pub async fn record_named(store: &Store, study_id: Uuid, name: &str) -> Result<Option<Record>> {
+    let sql = format!("{RECORD_SELECT} WHERE r.study_id = $1 AND r.record = $2");
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(study_id)
+        .bind(name)
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub(crate) async fn record_named_in(tx: &mut Tx, study_id: Uuid, name: &str) -> Result<Option<Record>> {
+    let sql = format!("{RECORD_SELECT} WHERE r.study_id = $1 AND r.record = $2");
+    Ok(tx_on!(tx, |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(study_id)
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await)?)
+}
+
+/// Every record of a study (at one site, or all), in name order.
+pub async fn records(store: &Store, study_id: Uuid) -> Result<Vec<Record>> {
+    let sql = format!("{RECORD_SELECT} WHERE r.study_id = $1 ORDER BY r.record");
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(study_id)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The record of a participant, if data was ever saved for them.
+pub async fn participant_record(store: &Store, participant_id: Uuid) -> Result<Option<Record>> {
+    let sql = format!("{RECORD_SELECT} WHERE r.participant_id = $1");
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(participant_id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The record of a participant, created on first use (named by the subject id).
+pub(crate) async fn participant_record_in(tx: &mut Tx, participant_id: Uuid) -> Result<Record> {
+    let existing: Option<Uuid> = tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM edc_records WHERE participant_id = $1")
+        .bind(participant_id)
+        .fetch_optional(&mut *c)
+        .await)?;
+    if let Some(id) = existing {
+        return record_in(tx, id).await;
+    }
+    let p = crate::participants::participant_in(tx, participant_id).await?;
+    let id = new_id();
+    let at = now();
+    exec!(
+        tx,
+        "INSERT INTO edc_records (id, study_id, record, participant_id, site_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        id,
+        p.study_id,
+        &p.subject_id,
+        p.id,
+        p.site_id,
+        at
+    )
+    .map_err(|e| StoreError::from(e).unique_as("record", "a record with this subject id already exists in the study"))?;
+    record_in(tx, id).await
+}
+
+/// A free-standing record (data-capture projects and imports), created when missing.
+pub(crate) async fn named_record_in(tx: &mut Tx, study_id: Uuid, name: &str, site_id: Option<Uuid>) -> Result<(Record, bool)> {
+    if let Some(r) = record_named_in(tx, study_id, name).await? {
+        return Ok((r, false));
+    }
+    // A trial's participant keeps the record named by its subject id.
+    let participant: Option<Uuid> =
+        tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM participants WHERE study_id = $1 AND subject_id = $2")
+            .bind(study_id)
+            .bind(name)
+            .fetch_optional(&mut *c)
+            .await)?;
+    if let Some(p) = participant {
+        return Ok((participant_record_in(tx, p).await?, true));
+    }
+    let id = new_id();
+    let at = now();
+    exec!(
+        tx,
+        "INSERT INTO edc_records (id, study_id, record, participant_id, site_id, created_at, updated_at) VALUES ($1, $2, $3, NULL, $4, $5, $5)",
+        id,
+        study_id,
+        name,
+        site_id,
+        at
+    )
+    .map_err(|e| StoreError::from(e).unique_as("record", "a record with this name already exists in the study"))?;
+    Ok((record_in(tx, id).await?, true))
+}
+
+/// Which form of a record: event (visit code, `""` in a classic project), instrument, instance.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct FormKey {
+    pub event: String,
+    pub instrument: String,
+    pub instance: i64,
+}
+
+impl FormKey {
+    pub fn new(event: &str, instrument: &str, instance: i64) -> Self {
+        Self { event: event.to_string(), instrument: instrument.to_string(), instance }
+    }
+}
+
+/// A saved form instance.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct Form {
+    pub id: Uuid,
+    pub record_id: Uuid,
+    pub event: String,
+    pub instrument: String,
+    pub instance: i64,
+    /// 0 incomplete, 1 unverified, 2 complete (REDCap's `{form}_complete`).
+    pub status: i64,
+    pub version_number: i64,
+    pub revision: i64,
+    pub locked_by: Option<Uuid>,
+    pub locked_at: Option<DateTime<Utc>>,
+    /// The visit it belongs to is locked.
+    pub event_locked: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Form {
+    pub fn key(&self) -> FormKey {
+        FormKey::new(&self.event, &self.instrument, self.instance)
+    }
+    pub fn locked(&self) -> bool {
+        self.locked_at.is_some() || self.event_locked
+    }
+}
+
+const FORM_SELECT: &str = "SELECT f.id, f.record_id, f.event, f.instrument, f.instance, f.status, f.version_number, f.revision,
+        f.locked_by, f.locked_at,
+        EXISTS (SELECT 1 FROM edc_event_locks l WHERE l.record_id = f.record_id AND l.event = f.event AND l.instance = f.instance) AS event_locked,
+        f.updated_at
+     FROM edc_forms f";
+
+pub(crate) async fn form_by_key_in(tx: &mut Tx, record_id: Uuid, key: &FormKey) -> Result<Option<Form>> {
+    let sql = format!("{FORM_SELECT} WHERE f.record_id = $1 AND f.event = $2 AND f.instrument = $3 AND f.instance = $4");
+    Ok(tx_on!(tx, |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(record_id)
+        .bind(&key.event)
+        .bind(&key.instrument)
+        .bind(key.instance)
+        .fetch_optional(&mut *c)
+        .await)?)
+}
+
+pub(crate) async fn form_in(tx: &mut Tx, id: Uuid) -> Result<Form> {
+    let sql = format!("{FORM_SELECT} WHERE f.id = $1");
+    tx_on!(tx, |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await)?
+    .ok_or(StoreError::NotFound("form"))
+}
+
+pub async fn form(store: &Store, id: Uuid) -> Result<Form> {
+    let sql = format!("{FORM_SELECT} WHERE f.id = $1");
+    on!(store.db.read(), |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id)
+        .fetch_optional(c)
+        .await)?
+    .ok_or(StoreError::NotFound("form"))
+}
+
+/// Every form of a record.
+pub async fn forms(store: &Store, record_id: Uuid) -> Result<Vec<Form>> {
+    let sql = format!("{FORM_SELECT} WHERE f.record_id = $1 ORDER BY f.event, f.instrument, f.instance");
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(record_id)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// The values of one form, by field name.
+pub(crate) async fn form_values_in(tx: &mut Tx, form_id: Uuid) -> Result<BTreeMap<String, String>> {
+    let rows: Vec<(String, String)> =
+        tx_on!(tx, |c| sqlx::query_as("SELECT field, value FROM edc_values WHERE form_id = $1")
+            .bind(form_id)
+            .fetch_all(&mut *c)
+            .await)?;
+    Ok(rows.into_iter().collect())
+}
+
+pub async fn form_values(store: &Store, form_id: Uuid) -> Result<BTreeMap<String, String>> {
+    let rows: Vec<(String, String)> =
+        on!(store.db.read(), |c| sqlx::query_as("SELECT field, value FROM edc_values WHERE form_id = $1")
+            .bind(form_id)
+            .fetch_all(c)
+            .await)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// One stored value with where it sits in the record.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RecordValue {
+    pub event: String,
+    pub instrument: String,
+    pub instance: i64,
+    pub field: String,
+    pub value: String,
+}
+
+const RECORD_VALUES: &str = "SELECT f.event, f.instrument, f.instance, v.field, v.value
+     FROM edc_values v JOIN edc_forms f ON f.id = v.form_id WHERE f.record_id = $1";
+
+/// Every value of a record: what calculations and branching across forms and events read.
+pub(crate) async fn record_values_in(tx: &mut Tx, record_id: Uuid) -> Result<Vec<RecordValue>> {
+    Ok(tx_on!(tx, |c| sqlx::query_as::<_, RecordValue>(RECORD_VALUES)
+        .bind(record_id)
+        .fetch_all(&mut *c)
+        .await)?)
+}
+
+pub async fn record_values(store: &Store, record_id: Uuid) -> Result<Vec<RecordValue>> {
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, RecordValue>(RECORD_VALUES)
+        .bind(record_id)
+        .fetch_all(c)
+        .await)?)
+}
