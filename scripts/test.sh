@@ -2,18 +2,21 @@
 # The one command that tests Clinbridge, for developers and CI alike:
 #   1. formatting        cargo fmt --check
 #   2. lints             cargo clippy, warnings are errors
-#   3. Rust test suites  on SQLite always, and on PostgreSQL when a server answers
-#   4. browser test      the demo server driven by headless Chromium (tests/browser)
-#   5. API conformance   schemathesis against the OpenAPI document of a demo server (tests/api)
-#   6. calendar feeds    a demo server's iCalendar feeds validated with python icalendar (tests/calendar)
+#   3. ODM schema        the CDISC ODM 1.3.2 XSD from python odmlib (tests/odm), for step 4 to
+#                        validate the interop crate's ODM exports with xmllint
+#   4. Rust test suites  on SQLite always, and on PostgreSQL when a server answers
+#   5. browser test      the demo server driven by headless Chromium (tests/browser)
+#   6. API conformance   schemathesis against the OpenAPI document of a demo server (tests/api)
+#   7. calendar feeds    a demo server's iCalendar feeds validated with python icalendar (tests/calendar)
 #
-# Locally, a missing PostgreSQL, Node.js or Chromium skips that part with a message.
+# Locally, a missing PostgreSQL, xmllint, Node.js or Chromium skips that part with a message.
 # With CI=true nothing may be skipped: a missing piece fails the run. `bash .ci/run`
 # installs and starts what is missing, then runs this script.
 #
 # Environment:
 #   CLINBRIDGE_TEST_PG_URL  PostgreSQL server for the second half of the Rust suites
 #                           (default: postgres://postgres@127.0.0.1:5432 when it answers)
+#   CLINBRIDGE_ODM_XSD      ODM1-3-2.xsd for the ODM schema test (default: found by tests/odm/schema.sh)
 #   CHROMIUM_PATH           browser for the browser test (default: /usr/bin/chromium)
 #   CLINBRIDGE_BIN          binary the browser test starts (default: the one built here)
 set -euo pipefail
@@ -89,7 +92,23 @@ step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 done_step "clippy"
 
-# --- 3. Rust test suites -----------------------------------------------------------------------
+# --- 3. ODM schema -----------------------------------------------------------------------------
+step "ODM 1.3.2 schema for the interop crate's XSD test (tests/odm)"
+if [ -n "${CLINBRIDGE_ODM_XSD:-}" ]; then
+    echo "using CLINBRIDGE_ODM_XSD=$CLINBRIDGE_ODM_XSD as given"
+    done_step "ODM schema (as given)"
+elif ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    missing "the ODM schema validation" "Python 3 with venv and ensurepip is not installed"
+elif ! command -v xmllint >/dev/null 2>&1; then
+    missing "the ODM schema validation" "xmllint is not installed (apt-get install libxml2-utils, or run: bash .ci/run)"
+else
+    CLINBRIDGE_ODM_XSD="$(tests/odm/schema.sh)"
+    export CLINBRIDGE_ODM_XSD
+    echo "CLINBRIDGE_ODM_XSD=$CLINBRIDGE_ODM_XSD"
+    done_step "ODM schema (odmlib's ODM1-3-2.xsd; xmllint validates in the Rust suites)"
+fi
+
+# --- 4. Rust test suites -----------------------------------------------------------------------
 step "PostgreSQL for the second half of the suites"
 if [ -n "${CLINBRIDGE_TEST_PG_URL:-}" ]; then
     echo "using CLINBRIDGE_TEST_PG_URL=$CLINBRIDGE_TEST_PG_URL as given"
@@ -113,7 +132,7 @@ else
 fi
 done_step "Rust test suites ($pg_note)"
 
-# --- 4. browser test ---------------------------------------------------------------------------
+# --- 5. browser test ---------------------------------------------------------------------------
 step "cargo build -p clinbridge"
 cargo build -p clinbridge
 if [ -z "${CLINBRIDGE_BIN:-}" ]; then
@@ -152,7 +171,7 @@ else
     done_step "browser test (screenshot: tests/browser/test-results/work-queue.png)"
 fi
 
-# --- 5. API conformance ------------------------------------------------------------------------
+# --- 6. API conformance ------------------------------------------------------------------------
 step "API conformance: schemathesis against /api/openapi.json (tests/api)"
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     missing "the API conformance test" "Python 3 with venv and ensurepip is not installed"
@@ -163,7 +182,7 @@ else
     done_step "API conformance (schemathesis)"
 fi
 
-# --- 6. calendar feeds -------------------------------------------------------------------------
+# --- 7. calendar feeds -------------------------------------------------------------------------
 step "calendar feeds: python icalendar reads the demo's feeds (tests/calendar)"
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     missing "the calendar feed check" "Python 3 with venv and ensurepip is not installed"

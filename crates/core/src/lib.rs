@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod consent;
+pub mod edc;
 pub mod identity;
 pub mod participants;
 pub mod policy;

@@ -3,3 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod ical;
+pub mod odm;
+pub mod redcap;
