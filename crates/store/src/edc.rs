@@ -136,7 +136,8 @@ impl Context for RecordContext<'_> {
 
 /// Codes of a checkbox value, in the field's choice order (missing-data codes last).
 fn join_codes(field: &Field, ticked: &[String]) -> String {
-    let mut out: Vec<&str> = field.choices().iter().map(|c| c.code.as_str()).filter(|c| ticked.iter().any(|t| t == c)).collect();
+    let mut out: Vec<&str> =
+        field.choices().iter().map(|c| c.code.as_str()).filter(|c| ticked.iter().any(|t| t == c)).collect();
     for t in ticked {
         if !out.contains(&t.as_str()) {
             out.push(t);
@@ -223,7 +224,9 @@ fn check_input(
                 }
             }
             None => {
-                let order = input.dates.unwrap_or_else(|| field.validation().and_then(|v| v.date_order()).unwrap_or(DateOrder::Ymd));
+                let order = input
+                    .dates
+                    .unwrap_or_else(|| field.validation().and_then(|v| v.date_order()).unwrap_or(DateOrder::Ymd));
                 match field.check(raw, order, ctx) {
                     Ok(v) if v.is_empty() && input.blanks == Blanks::Keep => {}
                     Ok(v) => {
@@ -237,15 +240,13 @@ fn check_input(
     errors.finish()?;
     for (name, codes) in ticks {
         let Some(field) = meta.field(&name) else { continue };
-        let was: Vec<String> = current.get(&name).map(|v| v.split(',').map(str::to_string).collect()).unwrap_or_default();
+        let was: Vec<String> =
+            current.get(&name).map(|v| v.split(',').map(str::to_string).collect()).unwrap_or_default();
         let mut now_ticked: Vec<String> = was.into_iter().filter(|c| !c.is_empty()).collect();
         for (code, v) in codes {
             match v.as_str() {
-                "1" => {
-                    if !now_ticked.contains(&code) {
-                        now_ticked.push(code);
-                    }
-                }
+                "1" if !now_ticked.contains(&code) => now_ticked.push(code),
+                "1" => {}
                 "0" => now_ticked.retain(|c| *c != code),
                 _ if input.blanks == Blanks::Erase => now_ticked.retain(|c| *c != code),
                 _ => {}
@@ -444,7 +445,12 @@ pub async fn save(store: &Store, acting: &Acting, record_id: Uuid, input: FormIn
 }
 
 /// Saves one form of a participant, creating the participant's record on first use.
-pub async fn save_for_participant(store: &Store, acting: &Acting, participant_id: Uuid, input: FormInput) -> Result<Saved> {
+pub async fn save_for_participant(
+    store: &Store,
+    acting: &Acting,
+    participant_id: Uuid,
+    input: FormInput,
+) -> Result<Saved> {
     store
         .write(acting, move |tx| {
             Box::pin(async move {
@@ -548,10 +554,11 @@ pub fn check_record_name(name: &str) -> Result<String, Invalid> {
 /// The next free whole-number record name (REDCap's auto-numbering): one more than the
 /// largest whole-number name in the study.
 pub async fn next_record_name(store: &Store, study_id: Uuid) -> Result<String> {
-    let names: Vec<String> = on!(store.db.read(), |c| sqlx::query_scalar("SELECT record FROM edc_records WHERE study_id = $1")
-        .bind(study_id)
-        .fetch_all(c)
-        .await)?;
+    let names: Vec<String> =
+        on!(store.db.read(), |c| sqlx::query_scalar("SELECT record FROM edc_records WHERE study_id = $1")
+            .bind(study_id)
+            .fetch_all(c)
+            .await)?;
     let max = names.iter().filter_map(|n| n.parse::<u64>().ok()).max().unwrap_or(0);
     Ok((max + 1).to_string())
 }

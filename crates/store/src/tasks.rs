@@ -272,6 +272,18 @@ pub async fn task(store: &Store, id: Uuid) -> Result<Task> {
     .ok_or(StoreError::NotFound("task"))
 }
 
+/// The open tasks about one object (a form, a participant), oldest due first.
+pub async fn open_for_subject(store: &Store, subject_type: &str, subject_id: &str) -> Result<Vec<Task>> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE subject_type = $1 AND subject_id = $2 AND status = 'open' ORDER BY due_at"
+    );
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(subject_type)
+        .bind(subject_id)
+        .fetch_all(c)
+        .await)?)
+}
+
 /// Marks a task done or cancelled.
 pub async fn close(store: &Store, acting: &Acting, id: Uuid, status: TaskStatus) -> Result<()> {
     if status == TaskStatus::Open {

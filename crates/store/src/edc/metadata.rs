@@ -8,7 +8,9 @@
 use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
 use chrono::{DateTime, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
-use clinbridge_core::edc::{Column, Dictionary, Field, FieldRow, FieldType, MissingCodes, Problem, problems_to_invalid};
+use clinbridge_core::edc::{
+    Column, Dictionary, Field, FieldRow, FieldType, MissingCodes, Problem, problems_to_invalid,
+};
 use clinbridge_core::trials::schedule::VisitKind;
 use clinbridge_engine::logic::{Expr, parse};
 use serde::{Deserialize, Serialize};
@@ -190,12 +192,13 @@ pub struct Design {
     pub missing_codes: String,
 }
 
+/// A design that passed every check: the dictionary, every instrument's settings, the
+/// missing-data codes and each field's compiled logic.
+pub type Compiled = (Dictionary, Vec<InstrumentSetting>, MissingCodes, HashMap<String, FieldLogic>);
+
 /// Checks a design against itself and the study's visits and compiles its logic. Every
 /// problem is returned at once, each naming its row and column.
-pub fn compile(
-    design: &Design,
-    events: &[EventInfo],
-) -> std::result::Result<(Dictionary, Vec<InstrumentSetting>, MissingCodes, HashMap<String, FieldLogic>), Vec<Problem>> {
+pub fn compile(design: &Design, events: &[EventInfo]) -> std::result::Result<Compiled, Vec<Problem>> {
     let dictionary = Dictionary::from_rows(design.rows.clone())?;
     let mut problems = Vec::new();
     let missing = match MissingCodes::parse(&design.missing_codes) {
@@ -219,16 +222,28 @@ pub fn compile(
         .collect();
     for setting in &instruments {
         if setting.label.trim().is_empty() || setting.label.chars().count() > 200 {
-            problems.push(Problem::new(0, None, format!("instrument {}: the label must be 1 to 200 characters", setting.name)));
+            problems.push(Problem::new(
+                0,
+                None,
+                format!("instrument {}: the label must be 1 to 200 characters", setting.name),
+            ));
         }
     }
     for ef in &design.event_forms {
         if !events.iter().any(|e| e.code == ef.event) {
-            problems.push(Problem::new(0, None, format!("form–event mapping: the schedule of events has no visit '{}'", ef.event)));
+            problems.push(Problem::new(
+                0,
+                None,
+                format!("form–event mapping: the schedule of events has no visit '{}'", ef.event),
+            ));
         }
         for i in &ef.instruments {
             if !names.contains(i.as_str()) {
-                problems.push(Problem::new(0, None, format!("form–event mapping: visit {} names no instrument '{i}'", ef.event)));
+                problems.push(Problem::new(
+                    0,
+                    None,
+                    format!("form–event mapping: visit {} names no instrument '{i}'", ef.event),
+                ));
             }
         }
     }
@@ -280,7 +295,11 @@ fn check_refs(
         let status_field = dictionary.instruments().iter().any(|i| format!("{i}_complete") == r.field);
         match dictionary.field(&r.field) {
             None if status_field => {}
-            None => problems.push(Problem::new(row, Some(column), format!("[{}] is not a field of this dictionary", r.field))),
+            None => problems.push(Problem::new(
+                row,
+                Some(column),
+                format!("[{}] is not a field of this dictionary", r.field),
+            )),
             Some(f) => {
                 if let Some(code) = &r.code
                     && (f.field_type() != FieldType::Checkbox || f.choice(code).is_none())
@@ -313,7 +332,8 @@ struct VersionRow {
     published_at: Option<DateTime<Utc>>,
 }
 
-const VERSION_SELECT: &str = "SELECT id, study_id, number, status, dictionary, instruments, event_forms, missing_codes, change_reason,
+const VERSION_SELECT: &str =
+    "SELECT id, study_id, number, status, dictionary, instruments, event_forms, missing_codes, change_reason,
         updated_at, published_at FROM edc_metadata_versions";
 
 fn json<T: Serialize>(v: &T) -> Result<String> {
@@ -333,7 +353,11 @@ impl VersionRow {
     fn into_metadata(self, events: Vec<EventInfo>) -> Result<Metadata> {
         let design = self.design()?;
         let (dictionary, instruments, missing, logic) = compile(&design, &events).map_err(|p| {
-            StoreError::Internal(format!("stored metadata version {} no longer compiles: {}", self.number, problems_to_invalid(&p)))
+            StoreError::Internal(format!(
+                "stored metadata version {} no longer compiles: {}",
+                self.number,
+                problems_to_invalid(&p)
+            ))
         })?;
         Ok(Metadata {
             id: self.id,
@@ -400,13 +424,15 @@ pub struct VersionSummary {
 }
 
 pub async fn versions(store: &Store, study_id: Uuid) -> Result<Vec<VersionSummary>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, VersionSummary>(
+    Ok(on!(store.db.read(), |c| {
+        sqlx::query_as::<_, VersionSummary>(
         "SELECT v.id, v.number, v.status, v.change_reason, v.created_at, v.updated_at, v.published_at, u.name AS published_by_name
          FROM edc_metadata_versions v LEFT JOIN users u ON u.id = v.published_by WHERE v.study_id = $1 ORDER BY v.number DESC"
     )
     .bind(study_id)
     .fetch_all(c)
-    .await)?)
+    .await
+    })?)
 }
 
 async fn version_row(store: &Store, study_id: Uuid, status: VersionStatus) -> Result<Option<VersionRow>> {
@@ -478,7 +504,13 @@ pub(crate) async fn for_form_in(tx: &mut Tx, study_id: Uuid, number: i64) -> Res
 
 /// Replaces the draft's design (creating the draft from production, or as version 1). The
 /// whole design is checked first; nothing is written when any row is wrong.
-pub async fn save_draft(store: &Store, acting: &Acting, study_id: Uuid, design: Design, note: &str) -> Result<Arc<Metadata>> {
+pub async fn save_draft(
+    store: &Store,
+    acting: &Acting,
+    study_id: Uuid,
+    design: Design,
+    note: &str,
+) -> Result<Arc<Metadata>> {
     let events = events(store, study_id).await?;
     compile(&design, &events).map_err(|p| problems_to_invalid(&p))?;
     let note = note.trim().to_string();
@@ -556,7 +588,13 @@ pub async fn import_dictionary(store: &Store, acting: &Acting, study_id: Uuid, c
 }
 
 /// As [`import_dictionary`], from REDCap's metadata rows (the API's `import_metadata`).
-pub async fn import_rows(store: &Store, acting: &Acting, study_id: Uuid, rows: Vec<FieldRow>, note: &str) -> Result<Arc<Metadata>> {
+pub async fn import_rows(
+    store: &Store,
+    acting: &Acting,
+    study_id: Uuid,
+    rows: Vec<FieldRow>,
+    note: &str,
+) -> Result<Arc<Metadata>> {
     let mut design = working_design(store, study_id).await?;
     let names: BTreeSet<String> = rows.iter().map(|r| r.form_name.clone()).collect();
     design.instruments.retain(|i| names.contains(&i.name));
@@ -583,7 +621,8 @@ pub async fn discard_draft(store: &Store, acting: &Acting, study_id: Uuid) -> Re
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let d = version_row_in(tx, study_id, VersionStatus::Draft).await?.ok_or(StoreError::NotFound("draft"))?;
+                let d =
+                    version_row_in(tx, study_id, VersionStatus::Draft).await?.ok_or(StoreError::NotFound("draft"))?;
                 let production = version_row_in(tx, study_id, VersionStatus::Production).await?;
                 if production.is_none() {
                     return Err(StoreError::Refused(
@@ -591,7 +630,10 @@ pub async fn discard_draft(store: &Store, acting: &Acting, study_id: Uuid) -> Re
                     ));
                 }
                 exec!(tx, "DELETE FROM edc_metadata_versions WHERE id = $1", d.id)?;
-                tx.audit(AuditEvent::new(AuditAction::Delete, "edc_metadata", d.id).old(serde_json::json!({ "version": d.number })));
+                tx.audit(
+                    AuditEvent::new(AuditAction::Delete, "edc_metadata", d.id)
+                        .old(serde_json::json!({ "version": d.number })),
+                );
                 Ok(())
             })
         })
@@ -613,25 +655,35 @@ pub async fn data_loss(store: &Store, study_id: Uuid) -> Result<Vec<DataLoss>> {
     };
     let mut out = Vec::new();
     for old in prod.dictionary.fields() {
-        let used: Vec<String> = on!(store.db.read(), |c| sqlx::query_scalar(
+        let used: Vec<String> = on!(store.db.read(), |c| {
+            sqlx::query_scalar(
             "SELECT DISTINCT v.value FROM edc_values v JOIN edc_forms f ON f.id = v.form_id JOIN edc_records r ON r.id = f.record_id
              WHERE r.study_id = $1 AND v.field = $2 LIMIT 1000"
         )
         .bind(study_id)
         .bind(old.name())
         .fetch_all(c)
-        .await)?;
+        .await
+        })?;
         if used.is_empty() {
             continue;
         }
         let Some(new) = draft.field(old.name()) else {
-            out.push(DataLoss { field: old.name().into(), message: "is removed, and records hold values for it".into() });
+            out.push(DataLoss {
+                field: old.name().into(),
+                message: "is removed, and records hold values for it".into(),
+            });
             continue;
         };
         if new.form() != old.form() {
             out.push(DataLoss {
                 field: old.name().into(),
-                message: format!("moves from {} to {}, and its values stay with {}", old.form(), new.form(), old.form()),
+                message: format!(
+                    "moves from {} to {}, and its values stay with {}",
+                    old.form(),
+                    new.form(),
+                    old.form()
+                ),
             });
         }
         let ctx = clinbridge_core::edc::EntryContext { now: now().naive_utc(), missing_codes: &draft.missing };

@@ -120,18 +120,16 @@ pub struct QueryMessage {
     pub at: DateTime<Utc>,
 }
 
-const SELECT: &str = "SELECT q.id, q.form_id, q.field, q.status, q.assigned_role, q.opened_by, u.name AS opened_by_name,
+const SELECT: &str =
+    "SELECT q.id, q.form_id, q.field, q.status, q.assigned_role, q.opened_by, u.name AS opened_by_name,
         q.opened_at, q.updated_at, q.closed_at, r.id AS record_id, r.record, f.event, f.instrument, f.instance
      FROM edc_queries q JOIN users u ON u.id = q.opened_by JOIN edc_forms f ON f.id = q.form_id
      JOIN edc_records r ON r.id = f.record_id";
 
 async fn query_in(tx: &mut Tx, id: Uuid) -> Result<Query> {
     let sql = format!("{SELECT} WHERE q.id = $1");
-    tx_on!(tx, |c| sqlx::query_as::<_, Query>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await)?
-    .ok_or(StoreError::NotFound("query"))
+    tx_on!(tx, |c| sqlx::query_as::<_, Query>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&mut *c).await)?
+        .ok_or(StoreError::NotFound("query"))
 }
 
 pub async fn query(store: &Store, id: Uuid) -> Result<Query> {

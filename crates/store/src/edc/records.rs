@@ -27,7 +27,8 @@ impl Record {
     }
 }
 
-const RECORD_SELECT: &str = "SELECT r.id, r.study_id, r.record, r.participant_id, COALESCE(p.site_id, r.site_id) AS site_id, r.created_at
+const RECORD_SELECT: &str =
+    "SELECT r.id, r.study_id, r.record, r.participant_id, COALESCE(p.site_id, r.site_id) AS site_id, r.created_at
      FROM edc_records r LEFT JOIN participants p ON p.id = r.participant_id";
 
 pub async fn record(store: &Store, id: Uuid) -> Result<Record> {
@@ -87,10 +88,11 @@ pub async fn participant_record(store: &Store, participant_id: Uuid) -> Result<O
 
 /// The record of a participant, created on first use (named by the subject id).
 pub(crate) async fn participant_record_in(tx: &mut Tx, participant_id: Uuid) -> Result<Record> {
-    let existing: Option<Uuid> = tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM edc_records WHERE participant_id = $1")
-        .bind(participant_id)
-        .fetch_optional(&mut *c)
-        .await)?;
+    let existing: Option<Uuid> =
+        tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM edc_records WHERE participant_id = $1")
+            .bind(participant_id)
+            .fetch_optional(&mut *c)
+            .await)?;
     if let Some(id) = existing {
         return record_in(tx, id).await;
     }
@@ -112,7 +114,12 @@ pub(crate) async fn participant_record_in(tx: &mut Tx, participant_id: Uuid) -> 
 }
 
 /// A free-standing record (data-capture projects and imports), created when missing.
-pub(crate) async fn named_record_in(tx: &mut Tx, study_id: Uuid, name: &str, site_id: Option<Uuid>) -> Result<(Record, bool)> {
+pub(crate) async fn named_record_in(
+    tx: &mut Tx,
+    study_id: Uuid,
+    name: &str,
+    site_id: Option<Uuid>,
+) -> Result<(Record, bool)> {
     if let Some(r) = record_named_in(tx, study_id, name).await? {
         return Ok((r, false));
     }
@@ -190,7 +197,8 @@ const FORM_SELECT: &str = "SELECT f.id, f.record_id, f.event, f.instrument, f.in
      FROM edc_forms f";
 
 pub(crate) async fn form_by_key_in(tx: &mut Tx, record_id: Uuid, key: &FormKey) -> Result<Option<Form>> {
-    let sql = format!("{FORM_SELECT} WHERE f.record_id = $1 AND f.event = $2 AND f.instrument = $3 AND f.instance = $4");
+    let sql =
+        format!("{FORM_SELECT} WHERE f.record_id = $1 AND f.event = $2 AND f.instrument = $3 AND f.instance = $4");
     Ok(tx_on!(tx, |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
         .bind(record_id)
         .bind(&key.event)
@@ -202,11 +210,8 @@ pub(crate) async fn form_by_key_in(tx: &mut Tx, record_id: Uuid, key: &FormKey) 
 
 pub(crate) async fn form_in(tx: &mut Tx, id: Uuid) -> Result<Form> {
     let sql = format!("{FORM_SELECT} WHERE f.id = $1");
-    tx_on!(tx, |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await)?
-    .ok_or(StoreError::NotFound("form"))
+    tx_on!(tx, |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&mut *c).await)?
+        .ok_or(StoreError::NotFound("form"))
 }
 
 pub async fn form(store: &Store, id: Uuid) -> Result<Form> {
@@ -261,15 +266,9 @@ const RECORD_VALUES: &str = "SELECT f.event, f.instrument, f.instance, v.field, 
 
 /// Every value of a record: what calculations and branching across forms and events read.
 pub(crate) async fn record_values_in(tx: &mut Tx, record_id: Uuid) -> Result<Vec<RecordValue>> {
-    Ok(tx_on!(tx, |c| sqlx::query_as::<_, RecordValue>(RECORD_VALUES)
-        .bind(record_id)
-        .fetch_all(&mut *c)
-        .await)?)
+    Ok(tx_on!(tx, |c| sqlx::query_as::<_, RecordValue>(RECORD_VALUES).bind(record_id).fetch_all(&mut *c).await)?)
 }
 
 pub async fn record_values(store: &Store, record_id: Uuid) -> Result<Vec<RecordValue>> {
-    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, RecordValue>(RECORD_VALUES)
-        .bind(record_id)
-        .fetch_all(c)
-        .await)?)
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, RecordValue>(RECORD_VALUES).bind(record_id).fetch_all(c).await)?)
 }

@@ -1,0 +1,314 @@
+//! Electronic data capture on both backends: a dictionary drives data entry (validation,
+//! calculations, branching, reason for change, history), queries, publishing without losing
+//! data unnoticed, and forms that follow the schedule of events.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clinbridge_core::identity::{Code, Role};
+use clinbridge_core::trials::StudyStatus;
+use clinbridge_store::edc::metadata::{self, EventForms};
+use clinbridge_store::edc::queries::{self, QueryStep};
+use clinbridge_store::edc::records::{self, FormKey};
+use clinbridge_store::edc::{self, Blanks, FormInput};
+use clinbridge_store::{Acting, Store, StoreError, demo, participants, tasks, trials};
+use clinbridge_testkit::{TestDb, both_backends};
+use uuid::Uuid;
+
+both_backends!(
+    a_dictionary_drives_data_entry,
+    queries_move_between_site_and_monitor,
+    publishing_refuses_to_lose_data_without_a_reason,
+    longitudinal_forms_follow_the_schedule_of_events
+);
+
+const HEADER: &str = "Variable / Field Name,Form Name,Section Header,Field Type,Field Label,\"Choices, Calculations, OR Slider Labels\",Field Note,Text Validation Type OR Show Slider Number,Text Validation Min,Text Validation Max,Identifier?,Branching Logic (Show field only if...),Required Field?,Custom Alignment,Question Number (surveys only),Matrix Group Name,Matrix Ranking?,Field Annotation\n";
+
+fn dictionary() -> String {
+    let rows = [
+        "record_id,intake,,text,Record ID,,,,,,,,,,,,,",
+        "visit_date,intake,,text,Date of visit,,,date_mdy,,today,,,y,,,,,",
+        "sex,intake,,radio,Sex,\"1, Male | 2, Female\",,,,,,,y,,,,,",
+        "pregnant,intake,,yesno,Pregnant?,,,,,,,[sex] = '2',,,,,,",
+        "weight,intake,,text,Weight (kg),,,number,20,300,,,,,,,,",
+        "height,intake,,text,Height (cm),,,integer,100,250,,,,,,,,",
+        "bmi,intake,,calc,BMI,\"round([weight]/(([height]/100)^2),1)\",,,,,,,,,,,,",
+        "meds,intake,,checkbox,Current medicines,\"1, Beta blocker | 2, ACE inhibitor | 3, Diuretic\",,,,,,,,,,,,",
+        "on_diuretic,intake,,calc,On a diuretic,\"if([meds(3)] = '1', 1, 0)\",,,,,,,,,,,,",
+        "notes,followup,,notes,Notes,,,,,,,,,,,,,",
+    ];
+    format!("{HEADER}{}\n", rows.join("\n"))
+}
+
+/// A data-capture study without visits, with the demo's data manager as its designer.
+async fn capture_study(store: &Store, world: &demo::DemoWorld, code: &str) -> Uuid {
+    let s =
+        trials::create_study(store, &world.admin, Code::parse("code", code).unwrap(), trials::minimal("Data capture"))
+            .await
+            .unwrap();
+    trials::set_status(store, &world.admin, s.id, StudyStatus::Approved, None).await.unwrap();
+    s.id
+}
+
+fn input(instrument: &str, values: &[(&str, &str)]) -> FormInput {
+    FormInput {
+        key: FormKey::new("", instrument, 1),
+        values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        status: None,
+        reason: None,
+        revision: None,
+        dates: None,
+        blanks: Blanks::Erase,
+        from_page: false,
+    }
+}
+
+fn field_errors(e: StoreError) -> Vec<(String, String)> {
+    match e {
+        StoreError::Invalid(i) => i.0.into_iter().map(|f| (f.field, f.message)).collect(),
+        other => panic!("expected field errors, got {other:?}"),
+    }
+}
+
+async fn a_dictionary_drives_data_entry(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let dm = Acting::user(world.users[&Role::DataManager], None);
+    let study = capture_study(&store, &world, "EDC-1").await;
+
+    // A dictionary with errors writes nothing and names every bad row and column.
+    let bad = format!(
+        "{HEADER}record_id,intake,,text,Record ID,,,,,,,,,,,,,\nage,intake,,sql,Age,select 1,,,,,,,,,,,,\nBad Name,intake,,text,X,,,,,,,,,,,,,\nsex,intake,,radio,Sex,\"1, M | 1, F\",,,,,,[nope] = 1,,,,,,\n"
+    );
+    let errors = field_errors(metadata::import_dictionary(&store, &dm, study, bad.as_bytes()).await.unwrap_err());
+    assert!(errors.iter().any(|(f, m)| f.starts_with("row 3") && m.contains("sql")), "{errors:?}");
+    assert!(errors.iter().any(|(f, _)| f.starts_with("row 4")), "{errors:?}");
+    assert!(errors.iter().any(|(f, _)| f.starts_with("row 5")), "{errors:?}");
+    assert!(metadata::current(&store, study).await.unwrap().is_none());
+
+    let meta = metadata::import_dictionary(&store, &dm, study, dictionary().as_bytes()).await.unwrap();
+    assert_eq!(meta.number, 1);
+    assert_eq!(meta.dictionary.instruments(), vec!["intake", "followup"]);
+    // What is stored writes back byte for byte as what was read.
+    use clinbridge_interop::redcap::dictionary::{CsvStyle, parse, write};
+    let reread = metadata::current(&store, study).await.unwrap().unwrap();
+    let downloaded = write(&reread.dictionary, CsvStyle::DOWNLOAD);
+    assert_eq!(downloaded, write(&parse(dictionary().as_bytes()).unwrap(), CsvStyle::DOWNLOAD));
+    assert_eq!(write(&parse(downloaded.as_bytes()).unwrap(), CsvStyle::DOWNLOAD), downloaded);
+
+    let coordinator = Acting::user(world.users[&Role::Coordinator], None);
+    // Validation names the field; nothing is saved.
+    let e = edc::save_named(
+        &store,
+        &coordinator,
+        study,
+        "1",
+        None,
+        input("intake", &[("weight", "12"), ("height", "tall")]),
+    )
+    .await
+    .unwrap_err();
+    let errors = field_errors(e);
+    assert!(errors.iter().any(|(f, _)| f == "weight"), "{errors:?}");
+    assert!(errors.iter().any(|(f, _)| f == "height"), "{errors:?}");
+    assert!(records::record_named(&store, study, "1").await.unwrap().is_none());
+
+    // First save: dates in the field's order are stored Y-M-D, the calculation runs.
+    let saved = edc::save_named(
+        &store,
+        &coordinator,
+        study,
+        "1",
+        None,
+        input(
+            "intake",
+            &[
+                ("record_id", "1"),
+                ("visit_date", "03-14-2025"),
+                ("sex", "2"),
+                ("pregnant", "0"),
+                ("weight", "70"),
+                ("height", "175"),
+                ("meds", "1,3"),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(saved.created);
+    let values = records::form_values(&store, saved.form.id).await.unwrap();
+    assert_eq!(values["visit_date"], "2025-03-14");
+    assert_eq!(values["bmi"], "22.9");
+    assert_eq!(values["meds"], "1,3");
+    assert_eq!(values["on_diuretic"], "1");
+
+    // After the first save, a change needs a reason.
+    let mut change = input("intake", &[("weight", "72")]);
+    change.blanks = Blanks::Keep;
+    let errors =
+        field_errors(edc::save_named(&store, &coordinator, study, "1", None, change.clone()).await.unwrap_err());
+    assert_eq!(errors[0].0, "reason");
+    change.reason = Some("Scale recalibrated".into());
+    change.revision = Some(saved.form.revision);
+    let second = edc::save_named(&store, &coordinator, study, "1", None, change.clone()).await.unwrap();
+    assert_eq!(second.changes["weight"], ("70".to_string(), "72".to_string()));
+    assert_eq!(second.changes["bmi"], ("22.9".to_string(), "23.5".to_string()));
+    // A save from a page opened before that save is refused.
+    let e = edc::save_named(&store, &coordinator, study, "1", None, change).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict { ref field, .. } if field == "revision"), "{e:?}");
+
+    // The field's history: who, old, new, why.
+    let history = edc::field_history(&store, saved.form.id, "weight").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!((history[0].old.as_str(), history[0].new.as_str()), ("", "70"));
+    assert_eq!(
+        (history[1].old.as_str(), history[1].new.as_str(), history[1].reason.as_str()),
+        ("70", "72", "Scale recalibrated")
+    );
+
+    // A page save erases the answer of a field its branching now hides.
+    let mut page = input("intake", &[("sex", "1")]);
+    page.blanks = Blanks::Keep;
+    page.from_page = true;
+    page.reason = Some("Sex entered wrongly".into());
+    let third = edc::save_named(&store, &coordinator, study, "1", None, page).await.unwrap();
+    assert_eq!(third.changes["pregnant"], ("0".to_string(), String::new()));
+
+    // Complete needs the required fields that show.
+    let mut done = input("intake", &[("visit_date", "")]);
+    done.status = Some(2);
+    done.reason = Some("Date was wrong".into());
+    let errors = field_errors(edc::save_named(&store, &coordinator, study, "1", None, done).await.unwrap_err());
+    assert_eq!(errors, vec![("visit_date".to_string(), "is required before the form is complete".to_string())]);
+
+    // A future date is past the field's maximum (today).
+    let mut later = input("intake", &[("visit_date", "01-01-2099")]);
+    later.blanks = Blanks::Keep;
+    later.reason = Some("x".into());
+    let errors = field_errors(edc::save_named(&store, &coordinator, study, "1", None, later).await.unwrap_err());
+    assert_eq!(errors[0].0, "visit_date");
+
+    assert_eq!(edc::next_record_name(&store, study).await.unwrap(), "2");
+}
+
+async fn queries_move_between_site_and_monitor(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let dm = Acting::user(world.users[&Role::DataManager], None);
+    let study = capture_study(&store, &world, "EDC-2").await;
+    metadata::import_dictionary(&store, &dm, study, dictionary().as_bytes()).await.unwrap();
+    let coordinator = Acting::user(world.users[&Role::Coordinator], None);
+    let monitor = Acting::user(world.users[&Role::Monitor], None);
+    let saved =
+        edc::save_named(&store, &coordinator, study, "7", None, input("intake", &[("weight", "70")])).await.unwrap();
+
+    let e = queries::open(&store, &monitor, saved.form.id, "nope", "Check this", None).await.unwrap_err();
+    assert_eq!(field_errors(e)[0].0, "field");
+    let q =
+        queries::open(&store, &monitor, saved.form.id, "weight", "Weight is 70 kg here and 77 kg in the source", None)
+            .await
+            .unwrap();
+    assert_eq!(q.status, "open");
+    let open_tasks = tasks::open_for_subject(&store, "edc_form", &saved.form.id.to_string()).await.unwrap();
+    assert_eq!(open_tasks.len(), 1);
+    assert!(open_tasks[0].title.starts_with("Answer query on 7 intake"), "{}", open_tasks[0].title);
+
+    let q =
+        queries::step(&store, &coordinator, q.id, QueryStep::Respond, "Transcription error, corrected").await.unwrap();
+    assert_eq!(q.status, "answered");
+    assert!(queries::step(&store, &coordinator, q.id, QueryStep::Reopen, "").await.is_err());
+    let q = queries::step(&store, &monitor, q.id, QueryStep::Close, "Verified against source").await.unwrap();
+    assert_eq!(q.status, "closed");
+    assert!(q.closed_at.is_some());
+    assert!(tasks::open_for_subject(&store, "edc_form", &saved.form.id.to_string()).await.unwrap().is_empty());
+    let thread = queries::messages(&store, q.id).await.unwrap();
+    assert_eq!(thread.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), vec!["open", "response", "close"]);
+    assert!(queries::step(&store, &monitor, q.id, QueryStep::Close, "again").await.is_err());
+}
+
+async fn publishing_refuses_to_lose_data_without_a_reason(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let dm = Acting::user(world.users[&Role::DataManager], None);
+    let study = capture_study(&store, &world, "EDC-3").await;
+    metadata::import_dictionary(&store, &dm, study, dictionary().as_bytes()).await.unwrap();
+    let published = metadata::publish(&store, &dm, study, None).await.unwrap();
+    assert_eq!(published.number, 1);
+    let coordinator = Acting::user(world.users[&Role::Coordinator], None);
+    edc::save_named(&store, &coordinator, study, "1", None, input("intake", &[("sex", "2")])).await.unwrap();
+    edc::save_named(&store, &coordinator, study, "1", None, input("followup", &[("notes", "Doing well")]))
+        .await
+        .unwrap();
+
+    // Version 2 drops the notes field and the code 2 of sex, both in use.
+    let v2 = dictionary()
+        .replace("notes,followup,,notes,Notes,,,,,,,,,,,,,\n", "extra,followup,,text,Extra,,,,,,,,,,,,,\n")
+        .replace("\"1, Male | 2, Female\"", "\"1, Male | 3, Female\"");
+    let draft = metadata::import_dictionary(&store, &dm, study, v2.as_bytes()).await.unwrap();
+    assert_eq!(draft.number, 2);
+    // Data entry still uses production while the draft is open.
+    assert_eq!(metadata::current(&store, study).await.unwrap().unwrap().number, 1);
+    let losses = metadata::data_loss(&store, study).await.unwrap();
+    let fields: Vec<&str> = losses.iter().map(|l| l.field.as_str()).collect();
+    assert_eq!(fields, vec!["sex", "notes"], "{losses:?}");
+    let errors = field_errors(metadata::publish(&store, &dm, study, None).await.unwrap_err());
+    assert!(errors.iter().any(|(f, _)| f == "reason"));
+    assert_eq!(metadata::current(&store, study).await.unwrap().unwrap().number, 1);
+    let v = metadata::publish(&store, &dm, study, Some("Sex recoded per CRF v2; notes moved to the AE form"))
+        .await
+        .unwrap();
+    assert_eq!(v.number, 2);
+    let versions = metadata::versions(&store, study).await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.status.as_str()).collect::<Vec<_>>(), vec!["production", "retired"]);
+    // The data stays.
+    let r = records::record_named(&store, study, "1").await.unwrap().unwrap();
+    let all = records::record_values(&store, r.id).await.unwrap();
+    assert!(all.iter().any(|v| v.field == "notes" && v.value == "Doing well"));
+}
+
+async fn longitudinal_forms_follow_the_schedule_of_events(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let dm = Acting::user(world.users[&Role::DataManager], None);
+    let study = world.study.id;
+    let csv = format!(
+        "{HEADER}subject,vitals,,text,Subject,,,,,,,,,,,,,\nsbp,vitals,,text,Systolic BP,,,integer,60,260,,,,,,,,\nsbp_change,vitals,,calc,Change from screening,\"[sbp] - [scr_arm_1][sbp]\",,,,,,,,,,,,\n"
+    );
+    metadata::import_dictionary(&store, &dm, study, csv.as_bytes()).await.unwrap();
+    let mut design = metadata::working_design(&store, study).await.unwrap();
+    design.event_forms = vec![
+        EventForms { event: "SCR".into(), instruments: vec!["vitals".into()] },
+        EventForms { event: "BL".into(), instruments: vec!["vitals".into()] },
+    ];
+    design.instruments = vec![];
+    let meta = metadata::save_draft(&store, &dm, study, design.clone(), "mapping").await.unwrap();
+    assert!(meta.longitudinal());
+    assert!(meta.collects("SCR", "vitals") && !meta.collects("W4", "vitals"));
+    // A visit that is not in the schedule is refused.
+    design.event_forms.push(EventForms { event: "NOPE".into(), instruments: vec!["vitals".into()] });
+    let errors = field_errors(metadata::save_draft(&store, &dm, study, design, "bad").await.unwrap_err());
+    assert!(errors.iter().any(|(_, m)| m.contains("NOPE")), "{errors:?}");
+
+    let coordinator = Acting::user(world.users[&Role::Coordinator], None);
+    let people = participants::participants(&store, study, None).await.unwrap();
+    let p = &people[0];
+    let at = |event: &str, sbp: &str| FormInput {
+        key: FormKey::new(event, "vitals", 1),
+        values: vec![("sbp".into(), sbp.into())],
+        status: None,
+        reason: None,
+        revision: None,
+        dates: None,
+        blanks: Blanks::Keep,
+        from_page: false,
+    };
+    let e = edc::save_for_participant(&store, &coordinator, p.id, at("W4", "120")).await.unwrap_err();
+    assert_eq!(field_errors(e)[0].0, "event");
+    let e = edc::save_for_participant(&store, &coordinator, p.id, at("", "120")).await.unwrap_err();
+    assert_eq!(field_errors(e)[0].0, "event");
+    edc::save_for_participant(&store, &coordinator, p.id, at("SCR", "140")).await.unwrap();
+    let bl = edc::save_for_participant(&store, &coordinator, p.id, at("BL", "128")).await.unwrap();
+    let values = records::form_values(&store, bl.form.id).await.unwrap();
+    assert_eq!(values["sbp_change"], "-12");
+    let record = records::participant_record(&store, p.id).await.unwrap().unwrap();
+    assert_eq!(record.record, p.subject_id);
+    assert_eq!(record.site_id, Some(p.site_id));
+}
