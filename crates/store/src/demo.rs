@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 mod calendar;
 mod consent;
+mod edc;
 
 /// The password every demo account shares. A demo database is for training, never for data.
 pub const DEMO_PASSWORD: &str = "clinbridge-demo-2026";
@@ -50,6 +51,7 @@ pub async fn seed(store: &Store) -> Result<DemoWorld> {
     // Later contexts add their steps here, in dependency order.
     site_operations(store, &mut world).await?;
     calendar::seed(store, &world).await?;
+    edc::seed(store, &world).await?;
     crate::audit::checkpoint(store).await?;
     Ok(world)
 }

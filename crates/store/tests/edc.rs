@@ -269,46 +269,47 @@ async fn longitudinal_forms_follow_the_schedule_of_events(db: &TestDb) {
     let world = demo::seed(&store).await.unwrap();
     let dm = Acting::user(world.users[&Role::DataManager], None);
     let study = world.study.id;
-    let csv = format!(
-        "{HEADER}subject,vitals,,text,Subject,,,,,,,,,,,,,\nsbp,vitals,,text,Systolic BP,,,integer,60,260,,,,,,,,\nsbp_change,vitals,,calc,Change from screening,\"[sbp] - [scr_arm_1][sbp]\",,,,,,,,,,,,\n"
-    );
-    metadata::import_dictionary(&store, &dm, study, csv.as_bytes()).await.unwrap();
-    let mut design = metadata::working_design(&store, study).await.unwrap();
-    design.event_forms = vec![
-        EventForms { event: "SCR".into(), instruments: vec!["vitals".into()] },
-        EventForms { event: "BL".into(), instruments: vec!["vitals".into()] },
-    ];
-    design.instruments = vec![];
-    let meta = metadata::save_draft(&store, &dm, study, design.clone(), "mapping").await.unwrap();
+    // The demo's production dictionary collects vital signs at SCR, BL, W4 and W12.
+    let meta = metadata::current(&store, study).await.unwrap().unwrap();
+    assert_eq!(meta.status, metadata::VersionStatus::Production);
     assert!(meta.longitudinal());
-    assert!(meta.collects("SCR", "vitals") && !meta.collects("W4", "vitals"));
-    // A visit that is not in the schedule is refused.
-    design.event_forms.push(EventForms { event: "NOPE".into(), instruments: vec!["vitals".into()] });
+    assert!(meta.collects("SCR", "vital_signs") && !meta.collects("W2", "vital_signs"));
+    assert!(meta.repeats("SCR", "concomitant_medications") && !meta.repeats("SCR", "vital_signs"));
+    // A mapping to a visit that is not in the schedule is refused.
+    let mut design = metadata::working_design(&store, study).await.unwrap();
+    design.event_forms.push(EventForms { event: "NOPE".into(), instruments: vec!["vital_signs".into()] });
     let errors = field_errors(metadata::save_draft(&store, &dm, study, design, "bad").await.unwrap_err());
     assert!(errors.iter().any(|(_, m)| m.contains("NOPE")), "{errors:?}");
+    assert!(metadata::draft(&store, study).await.unwrap().is_none());
 
     let coordinator = Acting::user(world.users[&Role::Coordinator], None);
     let people = participants::participants(&store, study, None).await.unwrap();
-    let p = &people[0];
-    let at = |event: &str, sbp: &str| FormInput {
-        key: FormKey::new(event, "vitals", 1),
-        values: vec![("sbp".into(), sbp.into())],
+    let p = people.iter().find(|p| p.randomized_on.is_some()).expect("a randomized participant");
+    let at = |event: &str, values: &[(&str, &str)]| FormInput {
+        key: FormKey::new(event, "vital_signs", 1),
+        values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         status: None,
-        reason: None,
+        reason: Some("Re-measured".into()),
         revision: None,
         dates: None,
         blanks: Blanks::Keep,
         from_page: false,
     };
-    let e = edc::save_for_participant(&store, &coordinator, p.id, at("W4", "120")).await.unwrap_err();
+    let e = edc::save_for_participant(&store, &coordinator, p.id, at("W2", &[("sbp", "120")])).await.unwrap_err();
     assert_eq!(field_errors(e)[0].0, "event");
-    let e = edc::save_for_participant(&store, &coordinator, p.id, at("", "120")).await.unwrap_err();
+    let e = edc::save_for_participant(&store, &coordinator, p.id, at("", &[("sbp", "120")])).await.unwrap_err();
     assert_eq!(field_errors(e)[0].0, "event");
-    edc::save_for_participant(&store, &coordinator, p.id, at("SCR", "140")).await.unwrap();
-    let bl = edc::save_for_participant(&store, &coordinator, p.id, at("BL", "128")).await.unwrap();
-    let values = records::form_values(&store, bl.form.id).await.unwrap();
-    assert_eq!(values["sbp_change"], "-12");
+    // BMI at baseline reads the height recorded at screening.
     let record = records::participant_record(&store, p.id).await.unwrap().unwrap();
     assert_eq!(record.record, p.subject_id);
     assert_eq!(record.site_id, Some(p.site_id));
+    let values = records::record_values(&store, record.id).await.unwrap();
+    let height: f64 = values.iter().find(|v| v.field == "height").unwrap().value.parse().unwrap();
+    let bl = edc::save_for_participant(&store, &coordinator, p.id, at("BL", &[("weight", "80.0")])).await.unwrap();
+    let bmi = records::form_values(&store, bl.form.id).await.unwrap()["bmi"].clone();
+    let expected = (80.0 / (height / 100.0).powi(2) * 10.0).round() / 10.0;
+    assert_eq!(bmi.parse::<f64>().unwrap(), expected);
+    // The empty SANDBOX study is in development with no instruments.
+    let sandbox = trials::study_by_code(&store, "SANDBOX").await.unwrap();
+    assert!(metadata::current(&store, sandbox.id).await.unwrap().is_none());
 }

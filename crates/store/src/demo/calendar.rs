@@ -11,7 +11,7 @@ use clinbridge_core::scheduling::calendar::{ResourceKind, parse_hours};
 use uuid::Uuid;
 
 /// Each site's coordinator: the one whose calendar and staff feed the demo fills.
-async fn coordinator(store: &Store, world: &DemoWorld, site: &str) -> Result<Uuid> {
+pub(super) async fn coordinator(store: &Store, world: &DemoWorld, site: &str) -> Result<Uuid> {
     let email = match site {
         "BOS" => return Ok(world.users.get(&Role::Coordinator).copied().unwrap_or_default()),
         "CHI" => "lena.kowalski@demo.clinbridge.org",
