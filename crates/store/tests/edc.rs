@@ -8,6 +8,7 @@ use clinbridge_core::trials::StudyStatus;
 use clinbridge_store::edc::metadata::{self, EventForms};
 use clinbridge_store::edc::queries::{self, QueryStep};
 use clinbridge_store::edc::records::{self, FormKey};
+use clinbridge_store::edc::review::{self, SignedScope};
 use clinbridge_store::edc::{self, Blanks, FormInput};
 use clinbridge_store::{Acting, Store, StoreError, demo, participants, tasks, trials};
 use clinbridge_testkit::{TestDb, both_backends};
@@ -17,7 +18,8 @@ both_backends!(
     a_dictionary_drives_data_entry,
     queries_move_between_site_and_monitor,
     publishing_refuses_to_lose_data_without_a_reason,
-    longitudinal_forms_follow_the_schedule_of_events
+    longitudinal_forms_follow_the_schedule_of_events,
+    verification_locks_and_signatures_follow_the_data
 );
 
 const HEADER: &str = "Variable / Field Name,Form Name,Section Header,Field Type,Field Label,\"Choices, Calculations, OR Slider Labels\",Field Note,Text Validation Type OR Show Slider Number,Text Validation Min,Text Validation Max,Identifier?,Branching Logic (Show field only if...),Required Field?,Custom Alignment,Question Number (surveys only),Matrix Group Name,Matrix Ranking?,Field Annotation\n";
@@ -312,4 +314,81 @@ async fn longitudinal_forms_follow_the_schedule_of_events(db: &TestDb) {
     // The empty SANDBOX study is in development with no instruments.
     let sandbox = trials::study_by_code(&store, "SANDBOX").await.unwrap();
     assert!(metadata::current(&store, sandbox.id).await.unwrap().is_none());
+}
+
+async fn verification_locks_and_signatures_follow_the_data(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let coordinator = Acting::user(world.users[&Role::Coordinator], None);
+    let monitor = Acting::user(world.users[&Role::Monitor], None);
+    let investigator = Acting::user(world.users[&Role::Investigator], None);
+    let study = world.study.id;
+    let people = participants::participants(&store, study, None).await.unwrap();
+    let p = people.iter().find(|p| p.randomized_on.is_some() && p.site_code == "BOS").expect("a Boston participant");
+    let record = records::participant_record(&store, p.id).await.unwrap().unwrap();
+    let forms = records::forms(&store, record.id).await.unwrap();
+    let vitals = forms.iter().find(|f| f.event == "SCR" && f.instrument == "vital_signs").unwrap().clone();
+    let edit = |values: &[(&str, &str)], reason: &str| FormInput {
+        key: FormKey::new("SCR", "vital_signs", 1),
+        values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        status: None,
+        reason: Some(reason.into()),
+        revision: None,
+        dates: None,
+        blanks: Blanks::Keep,
+        from_page: false,
+    };
+
+    // Verifying a whole form marks every answered field; an edit removes only its field's mark.
+    let verified = review::verify_form(&store, &monitor, vitals.id, vec![]).await.unwrap();
+    assert!(verified.contains(&"sbp".to_string()) && verified.contains(&"bmi".to_string()), "{verified:?}");
+    let e = review::verify_form(&store, &monitor, vitals.id, vec!["nothing_here".into()]).await.unwrap_err();
+    assert_eq!(field_errors(e)[0].0, "nothing_here");
+    edc::save_for_participant(&store, &coordinator, p.id, edit(&[("hr", "77")], "Pulse re-read from the ECG"))
+        .await
+        .unwrap();
+    let marks = review::verifications(&store, vitals.id).await.unwrap();
+    assert!(!marks.contains_key("hr") && marks.contains_key("sbp"));
+    assert_eq!(marks["sbp"].verified_by, world.users[&Role::Monitor]);
+    // A whole visit at once.
+    let n = review::verify_visit(&store, &monitor, record.id, "SCR", 1).await.unwrap();
+    assert!(n >= 5, "{n}");
+    assert!(review::verifications(&store, vitals.id).await.unwrap().contains_key("hr"));
+
+    // The investigator signs the form and the record; an edit under them voids both.
+    let e = review::sign(&store, &investigator, "wrong password", SignedScope::Form(vitals.id)).await.unwrap_err();
+    assert_eq!(field_errors(e)[0].0, "password");
+    review::sign(&store, &investigator, demo::DEMO_PASSWORD, SignedScope::Form(vitals.id)).await.unwrap();
+    review::sign(&store, &investigator, demo::DEMO_PASSWORD, SignedScope::Record(record.id)).await.unwrap();
+    let before = review::signatures_over_form(&store, vitals.id).await.unwrap();
+    assert_eq!(before.len(), 2);
+    assert!(before.iter().all(|s| s.valid));
+    // An edit to another visit voids the record's signature but not this form's.
+    edc::save_for_participant(
+        &store,
+        &coordinator,
+        p.id,
+        FormInput { key: FormKey::new("BL", "vital_signs", 1), ..edit(&[("hr", "70")], "Corrected") },
+    )
+    .await
+    .unwrap();
+    let after = review::signatures_over_form(&store, vitals.id).await.unwrap();
+    let form_sig = after.iter().find(|s| s.signature.record_type == "edc_form").unwrap();
+    let record_sig = after.iter().find(|s| s.signature.record_type == "edc_record").unwrap();
+    assert!(form_sig.valid && !record_sig.valid);
+    edc::save_for_participant(&store, &coordinator, p.id, edit(&[("dbp", "71")], "Transcription")).await.unwrap();
+    let after = review::signatures_over_form(&store, vitals.id).await.unwrap();
+    assert!(after.iter().all(|s| !s.valid), "an edit under a signature voids it");
+
+    // A locked form or visit refuses changes until it is unlocked.
+    review::lock_form(&store, &monitor, vitals.id, true).await.unwrap();
+    let e = edc::save_for_participant(&store, &coordinator, p.id, edit(&[("hr", "78")], "x")).await.unwrap_err();
+    assert!(matches!(e, StoreError::Refused(ref m) if m.contains("locked")), "{e:?}");
+    review::lock_form(&store, &monitor, vitals.id, false).await.unwrap();
+    review::lock_visit(&store, &monitor, record.id, "SCR", 1, true).await.unwrap();
+    assert!(review::visit_locked(&store, record.id, "SCR", 1).await.unwrap());
+    let e = edc::save_for_participant(&store, &coordinator, p.id, edit(&[("hr", "78")], "x")).await.unwrap_err();
+    assert!(matches!(e, StoreError::Refused(ref m) if m.contains("visit")), "{e:?}");
+    review::lock_visit(&store, &monitor, record.id, "SCR", 1, false).await.unwrap();
+    edc::save_for_participant(&store, &coordinator, p.id, edit(&[("hr", "78")], "x")).await.unwrap();
 }
