@@ -7,11 +7,13 @@ use axum::response::{IntoResponse, Response};
 const APP_CSS: &str = include_str!("../assets/app.css");
 const HTMX: &str = include_str!("../assets/htmx.min.js");
 const ICON: &str = include_str!("../assets/icon.svg");
+const EDC_FORM: &str = include_str!("../assets/edc-form.js");
 
 pub fn register(r: Routes) -> Routes {
     r.get("/assets/app.css", css)
         .get("/assets/htmx.min.js", htmx)
         .get("/assets/icon.svg", icon)
+        .get("/assets/edc-form.js", edc_form)
         .get("/favicon.ico", icon)
         .get("/healthz", healthz)
 }
@@ -33,6 +35,11 @@ async fn icon() -> Response {
 
 async fn htmx() -> Response {
     cached(HTMX, "text/javascript; charset=utf-8")
+}
+
+/// Live branching and calculations on EDC form pages.
+async fn edc_form() -> Response {
+    cached(EDC_FORM, "text/javascript; charset=utf-8")
 }
 
 /// Liveness and database reachability.

@@ -35,13 +35,16 @@ use utoipa::{Modify, OpenApi};
         api::scheduling::list, api::scheduling::record,
         api::consent::list_documents, api::consent::add_document, api::consent::document_pdf, api::consent::retire_document,
         api::consent::list_events, api::consent::record, api::consent::open_kiosk, api::consent::countersign, api::consent::snapshot,
+        api::edc::metadata, api::edc::dictionary_csv, api::edc::put_dictionary, api::edc::put_design, api::edc::publish, api::edc::discard,
+        api::edc_entry::grid, api::edc_entry::get_form, api::edc_entry::put_form, api::edc_entry::history,
+        api::edc_entry::open_query, api::edc_entry::query_step, api::edc_entry::study_queries,
         api::calendar::list_resources, api::calendar::create_resource, api::calendar::update_resource,
         api::calendar::calendar, api::calendar::reschedule, api::calendar::book, api::calendar::unbook,
         api::calendar::list_feeds, api::calendar::regenerate_feed, api::calendar::revoke_feed,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),
-    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "consent"), (name = "scheduling"))
+    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "consent"), (name = "edc"), (name = "scheduling"))
 )]
 pub struct ApiDoc;
 

@@ -669,7 +669,11 @@ mod studies {
         let coord = app.signed_in("coordinator").await;
         let list: Value = coord.get(app.url("/api/v1/studies")).send().await.unwrap().json().await.unwrap();
         let codes: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap()).collect();
-        assert_eq!(codes, ["AORTA-FLEX", "CARDIO-HF3"], "both visible through the Boston site");
+        assert_eq!(
+            codes,
+            ["AORTA-FLEX", "CARDIO-HF3", "SANDBOX"],
+            "the trials through the Boston site, the data-capture sandbox through a study grant"
+        );
         let sites: Value =
             coord.get(app.url("/api/v1/studies/CARDIO-HF3/sites")).send().await.unwrap().json().await.unwrap();
         let sea = sites.as_array().unwrap().iter().find(|s| s["site_code"] == "SEA").unwrap();

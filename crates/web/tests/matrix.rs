@@ -80,6 +80,8 @@ const OTHER_PARTICIPANT_READERS: &[&str] = &["auditor"];
 const NOBODY: &[&str] = &[];
 /// Who reads the Chicago calendar (a site-wide scheduling grant there): auditors.
 const SITE_CALENDAR_READERS: &[&str] = &["auditor"];
+/// Who reads data capture of a study and site none of the demo people works at: auditors.
+const EDC_OTHER_READERS: &[&str] = &["auditor"];
 
 /// Every route with who may use it. Sign-out routes come last so the others run signed in.
 const MATRIX: &[(&str, &str, Expect, Body)] = &[
@@ -87,6 +89,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("GET", "/assets/app.css", Expect::Public, Body::None),
     ("GET", "/assets/htmx.min.js", Expect::Public, Body::None),
     ("GET", "/assets/icon.svg", Expect::Public, Body::None),
+    ("GET", "/assets/edc-form.js", Expect::Public, Body::None),
     ("GET", "/favicon.ico", Expect::Public, Body::None),
     ("GET", "/api/openapi.json", Expect::Public, Body::None),
     (
@@ -350,6 +353,34 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("POST", "/participants/{id}/kiosk-links", Expect::Hidden(NOBODY), Body::Form("document_id=x")),
     ("POST", "/consent-events/{id}/countersign", Expect::Hidden(NOBODY), Body::Form("password=x")),
     ("GET", "/consent-events/{id}/snapshot", Expect::Hidden(NOBODY), Body::None),
+    ("GET", "/api/v1/studies/{code}/edc/metadata", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    ("GET", "/api/v1/studies/{code}/edc/dictionary.csv", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    ("PUT", "/api/v1/studies/{code}/edc/dictionary", Expect::Hidden(NOBODY), Body::None),
+    ("PUT", "/api/v1/studies/{code}/edc/design", Expect::Hidden(NOBODY), Body::Json(r#"{"missing_codes":""}"#)),
+    ("POST", "/api/v1/studies/{code}/edc/publish", Expect::Hidden(NOBODY), Body::Json(r#"{"reason":"matrix"}"#)),
+    ("DELETE", "/api/v1/studies/{code}/edc/draft", Expect::Hidden(NOBODY), Body::None),
+    ("GET", "/studies/{code}/edc", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    ("POST", "/studies/{code}/edc/dictionary", Expect::Hidden(NOBODY), Body::Form("dictionary=x")),
+    ("POST", "/studies/{code}/edc/instruments", Expect::Hidden(NOBODY), Body::Form("label.matrix=Matrix")),
+    ("POST", "/studies/{code}/edc/event-forms", Expect::Hidden(NOBODY), Body::Form("map=SCR%7Cmatrix")),
+    ("POST", "/studies/{code}/edc/missing-codes", Expect::Hidden(NOBODY), Body::Form("missing_codes=")),
+    ("POST", "/studies/{code}/edc/publish", Expect::Hidden(NOBODY), Body::Form("reason=matrix")),
+    ("POST", "/studies/{code}/edc/discard", Expect::Hidden(NOBODY), Body::None),
+    (
+        "POST",
+        "/studies/{code}/edc/fields",
+        Expect::Hidden(NOBODY),
+        Body::Form("field_name=x&form_name=matrix&field_type=text"),
+    ),
+    ("GET", "/studies/{code}/edc/fields/{name}", Expect::Hidden(NOBODY), Body::None),
+    (
+        "POST",
+        "/studies/{code}/edc/fields/{name}",
+        Expect::Hidden(NOBODY),
+        Body::Form("form_name=matrix&field_type=text"),
+    ),
+    ("POST", "/studies/{code}/edc/fields/{name}/delete", Expect::Hidden(NOBODY), Body::None),
+    ("POST", "/studies/{code}/edc/fields/{name}/move", Expect::Hidden(NOBODY), Body::Form("direction=up")),
     ("GET", "/kiosk/{token}", Expect::Public, Body::None),
     ("POST", "/kiosk/{token}", Expect::Public, Body::Form("signer_name=A+B")),
     (
@@ -558,6 +589,79 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("POST", "/participant-visits/{id}/unbook", Expect::Hidden(NOBODY), Body::None),
     ("POST", "/profile/feeds/{id}/regenerate", Expect::Nobody, Body::None),
     ("POST", "/profile/feeds/{id}/revoke", Expect::Nobody, Body::None),
+    // EDC data entry on a Chicago participant of OTHER-01 and a free-standing record there.
+    ("GET", "/api/v1/participants/{id}/forms", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    (
+        "GET",
+        "/api/v1/participants/{id}/forms/{event}/{instrument}/{instance}",
+        Expect::Hidden(EDC_OTHER_READERS),
+        Body::None,
+    ),
+    (
+        "PUT",
+        "/api/v1/participants/{id}/forms/{event}/{instrument}/{instance}",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"values":{"weight":"81"},"reason":"matrix"}"#),
+    ),
+    ("GET", "/api/v1/forms/{id}/history/{field}", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/forms/{id}/queries",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"field":"weight","message":"Please check","role":"coordinator"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/queries/{id}/steps",
+        Expect::Hidden(NOBODY),
+        Body::Json(r#"{"step":"respond","message":"Checked"}"#),
+    ),
+    ("GET", "/api/v1/studies/{code}/queries", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    ("GET", "/participants/{id}/data", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    ("GET", "/participants/{id}/data/{event}/{instrument}/{instance}", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    (
+        "POST",
+        "/participants/{id}/data/{event}/{instrument}/{instance}",
+        Expect::Hidden(NOBODY),
+        Body::Form("weight=81&_reason=matrix"),
+    ),
+    (
+        "POST",
+        "/participants/{id}/data/{event}/{instrument}/{instance}/logic",
+        Expect::Hidden(EDC_OTHER_READERS),
+        Body::Form("weight=81"),
+    ),
+    ("GET", "/studies/{code}/records", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    ("POST", "/studies/{code}/records", Expect::Hidden(NOBODY), Body::None),
+    ("GET", "/studies/{code}/records/{record}", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    (
+        "GET",
+        "/studies/{code}/records/{record}/{event}/{instrument}/{instance}",
+        Expect::Hidden(EDC_OTHER_READERS),
+        Body::None,
+    ),
+    (
+        "POST",
+        "/studies/{code}/records/{record}/{event}/{instrument}/{instance}",
+        Expect::Hidden(NOBODY),
+        Body::Form("weight=81&_reason=matrix"),
+    ),
+    (
+        "POST",
+        "/studies/{code}/records/{record}/{event}/{instrument}/{instance}/logic",
+        Expect::Hidden(EDC_OTHER_READERS),
+        Body::Form("weight=81"),
+    ),
+    ("GET", "/studies/{code}/queries", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    ("GET", "/forms/{id}", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    ("GET", "/forms/{id}/history/{field}", Expect::Hidden(EDC_OTHER_READERS), Body::None),
+    (
+        "POST",
+        "/forms/{id}/queries",
+        Expect::Hidden(NOBODY),
+        Body::Form("field=weight&message=Please+check&role=coordinator"),
+    ),
+    ("POST", "/queries/{id}/steps", Expect::Hidden(NOBODY), Body::Form("step=respond&message=Checked")),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("DELETE", "/api/v1/session", Expect::Public, Body::None),
@@ -596,6 +700,7 @@ struct Others {
     user: Uuid,
     grant: Uuid,
     token: Uuid,
+    edc: EdcOthers,
 }
 
 async fn others(app: &common::TestApp) -> Others {
@@ -816,7 +921,9 @@ async fn others(app: &common::TestApp) -> Others {
     .unwrap();
     let feeds = cal::feeds_for(store, &Acting::user(user.id, None), user.id, vec![chi]).await.unwrap();
     let (feed, feed_secret) = (feeds[0].0.id, feeds[0].1.clone().unwrap());
+    let edc = edc_others(app, study.id, participant.id).await;
     Others {
+        edc,
         study: study.code,
         participant: participant.id,
         participant_visit,
@@ -836,8 +943,42 @@ async fn others(app: &common::TestApp) -> Others {
     }
 }
 
+/// EDC objects of OTHER-01: a saved form of the Chicago participant with an open query, and a
+/// free-standing record.
+struct EdcOthers {
+    form: Uuid,
+    query: Uuid,
+    record: String,
+}
+
+async fn edc_others(app: &common::TestApp, study: Uuid, participant: Uuid) -> EdcOthers {
+    use clinbridge_store::edc::{self, Blanks, FormInput, metadata, queries, records::FormKey};
+    let store = &app.store;
+    let admin = &app.world.admin;
+    let csv = "field_name,form_name,section_header,field_type,field_label,select_choices_or_calculations,field_note,text_validation_type_or_show_slider_number,text_validation_min,text_validation_max,identifier,branching_logic,required_field,custom_alignment,question_number,matrix_group_name,matrix_ranking,field_annotation\nrecord_id,vitals,,text,Record ID,,,,,,,,,,,,,\nweight,vitals,,text,Weight,,,number,,,,,,,,,,\n";
+    metadata::import_dictionary(store, admin, study, csv.as_bytes()).await.unwrap();
+    let input = |w: &str| FormInput {
+        key: FormKey::new("", "vitals", 1),
+        values: vec![("weight".into(), w.into())],
+        status: None,
+        reason: None,
+        revision: None,
+        dates: None,
+        blanks: Blanks::Erase,
+        from_page: false,
+    };
+    let saved = edc::save_for_participant(store, admin, participant, input("80")).await.unwrap();
+    let query = queries::open(store, admin, saved.form.id, "weight", "Please check", None).await.unwrap();
+    edc::save_named(store, admin, study, "1", None, input("70")).await.unwrap();
+    EdcOthers { form: saved.form.id, query: query.id, record: "1".into() }
+}
+
 fn fill(path: &str, o: &Others) -> String {
-    let id = if path.contains("/participant-visits/") {
+    let id = if path.contains("/forms/{id}") {
+        o.edc.form
+    } else if path.contains("/queries/{id}") {
+        o.edc.query
+    } else if path.contains("/participant-visits/") {
         o.participant_visit
     } else if path.contains("/consent-documents/") {
         o.consent_document
@@ -871,6 +1012,12 @@ fn fill(path: &str, o: &Others) -> String {
         .replace("{site}", "CHI")
         .replace("{secret}", &o.feed_secret)
         .replace("{token}", "no-such-kiosk-token")
+        .replace("{event}", "-")
+        .replace("{instrument}", "vitals")
+        .replace("{instance}", "1")
+        .replace("{field}", "weight")
+        .replace("{record}", &o.edc.record)
+        .replace("{name}", "record_id")
 }
 
 async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {

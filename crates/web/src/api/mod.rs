@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod calendar;
 pub mod consent;
+pub mod edc;
+pub mod edc_entry;
 pub mod identity;
 pub mod participants;
 pub mod schedule;
@@ -27,6 +29,8 @@ pub fn register(r: Routes) -> Routes {
     let r = schedule::register(r);
     let r = participants::register(r);
     let r = consent::register(r);
+    let r = edc::register(r);
+    let r = edc_entry::register(r);
     let r = scheduling::register(r);
     let r = calendar::register(r);
     r.get("/api/openapi.json", crate::openapi::document)

@@ -120,6 +120,7 @@ fn row(t: Task, tz: chrono_tz::Tz, site: String) -> TaskRow {
     };
     let link = match t.subject_type.as_str() {
         "participant" => Some(format!("/participants/{}", t.subject_id)),
+        "edc_form" => Some(format!("/forms/{}", t.subject_id)),
         _ => None,
     };
     TaskRow { id: t.id, title: t.title, detail: t.detail, due: local(t.due_at, tz), assignee, site, link }

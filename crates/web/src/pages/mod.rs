@@ -5,6 +5,8 @@ pub mod admin;
 pub mod audit;
 pub mod calendar;
 pub mod consent;
+pub mod edc;
+pub mod edc_entry;
 pub mod enrollment;
 pub mod home;
 pub mod participants;
@@ -32,6 +34,8 @@ pub fn register(r: Routes) -> Routes {
     let r = trials::register(r);
     let r = participants::register(r);
     let r = consent::register(r);
+    let r = edc::register(r);
+    let r = edc_entry::register(r);
     let r = schedule::register(r);
     let r = enrollment::register(r);
     let r = calendar::register(r);
