@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod consent;
 pub mod edc;
 pub mod edc_entry;
+pub mod edc_review;
 pub mod identity;
 pub mod participants;
 pub mod schedule;
@@ -31,6 +32,7 @@ pub fn register(r: Routes) -> Routes {
     let r = consent::register(r);
     let r = edc::register(r);
     let r = edc_entry::register(r);
+    let r = edc_review::register(r);
     let r = scheduling::register(r);
     let r = calendar::register(r);
     r.get("/api/openapi.json", crate::openapi::document)

@@ -44,6 +44,9 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .get("/forms/{id}/history/{field}", history_page)
         .post("/forms/{id}/queries", raise_query)
         .post("/queries/{id}/steps", step_query)
+        .post("/forms/{id}/verify", verify_page)
+        .post("/forms/{id}/lock", lock_page)
+        .post("/forms/{id}/sign", sign_page)
 }
 
 /// A form's fields as posted, in order (a checkbox sends one entry per ticked choice).
@@ -223,6 +226,8 @@ pub struct FieldView {
     pub slider: (String, String, String, String, String),
     pub error: String,
     pub open_queries: usize,
+    /// Who verified the field against source, and when ("" when not verified).
+    pub verified: String,
 }
 
 pub struct MessageView {
@@ -268,6 +273,11 @@ struct FormPage {
     queries: Vec<QueryView>,
     can_raise: bool,
     roles: Vec<(&'static str, &'static str)>,
+    /// Source verification, locks and signatures (saved forms only).
+    review: Option<crate::api::edc_review::ReviewOut>,
+    can_verify: bool,
+    can_lock: bool,
+    can_sign: bool,
 }
 
 fn hint(f: &Field) -> String {
@@ -385,6 +395,19 @@ async fn form_view(
             can_reopen: who.can(EDC_VERIFY, s.target) && st != QueryStatus::Open,
         });
     }
+    let review = match &fs.form {
+        Some(form) => Some(crate::api::edc_review::review_of(state, form).await?),
+        None => None,
+    };
+    let verified_by: BTreeMap<String, String> = review
+        .as_ref()
+        .map(|r| {
+            r.verified
+                .iter()
+                .map(|v| (v.field.clone(), format!("{}, {}", v.verified_by, local(v.verified_at, tz))))
+                .collect()
+        })
+        .unwrap_or_default();
     let fields = meta
         .dictionary
         .instrument_fields(&key.instrument)
@@ -440,6 +463,7 @@ async fn form_view(
                 slider: (lo.to_string(), hi.to_string(), labels.left, labels.middle, labels.right),
                 error: field_errors.get(f.name()).cloned().unwrap_or_default(),
                 open_queries: open_by_field.get(f.name()).copied().unwrap_or(0),
+                verified: verified_by.get(f.name()).cloned().unwrap_or_default(),
             }
         })
         .collect();
@@ -467,6 +491,10 @@ async fn form_view(
         queries: query_views,
         can_raise: fs.form.is_some() && who.can(EDC_VERIFY, s.target),
         roles: QUERY_ROLES.iter().map(|r| (r.as_str(), r.label())).collect(),
+        can_verify: review.is_some() && who.can(EDC_VERIFY, s.target),
+        can_lock: review.is_some() && who.can(crate::api::edc_review::EDC_LOCK, s.target),
+        can_sign: review.is_some() && who.can(crate::api::edc_review::EDC_SIGN, s.target),
+        review,
     };
     let status = if field_errors.is_empty() && page.errors.is_empty() {
         StatusCode::OK
@@ -813,4 +841,87 @@ async fn queries_page(
         filter: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
         rows,
     }))
+}
+
+// ---------------------------------------------------------------- review: verify, lock, sign
+
+#[derive(Deserialize)]
+struct VerifyForm {
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    whole_visit: String,
+}
+
+#[derive(Deserialize)]
+struct LockForm {
+    locked: String,
+    #[serde(default)]
+    whole_visit: String,
+}
+
+#[derive(Deserialize)]
+struct SignForm {
+    scope: String,
+    password: String,
+}
+
+/// After a review action: back to the form with a notice, or the form again with the error.
+async fn after_review(state: &AppState, who: &Authed, id: Uuid, r: Result<String, ApiError>) -> PageResult {
+    let (form, s) = form_subject(state, who, id).await?;
+    match r {
+        Ok(notice) => {
+            let fs = form_state(state, &s, form.key()).await?;
+            form_view(state, who, &s, fs, None, BTreeMap::new(), Vec::new(), Some(notice)).await
+        }
+        Err(e @ (ApiError::Forbidden | ApiError::NotFound(_) | ApiError::Internal | ApiError::Busy)) => {
+            Err(PageError(e))
+        }
+        Err(e) => {
+            let fs = form_state(state, &s, form.key()).await?;
+            form_view(state, who, &s, fs, None, BTreeMap::new(), vec![e.message()], None).await
+        }
+    }
+}
+
+async fn verify_page(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<VerifyForm>,
+) -> PageResult {
+    let whole_visit = f.whole_visit == "1";
+    let fields: Vec<String> = if f.field.trim().is_empty() { Vec::new() } else { vec![f.field.trim().to_string()] };
+    let r = crate::api::edc_review::verify_as(&state, &who, id, fields, whole_visit).await.map(|n| match n {
+        0 => "Nothing new to verify.".to_string(),
+        1 => "1 field verified against source.".to_string(),
+        n => format!("{n} fields verified against source."),
+    });
+    after_review(&state, &who, id, r).await
+}
+
+async fn lock_page(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<LockForm>,
+) -> PageResult {
+    let locked = f.locked == "1";
+    let whole_visit = f.whole_visit == "1";
+    let r = crate::api::edc_review::lock_as(&state, &who, id, locked, whole_visit).await.map(|()| {
+        format!("{} {}.", if whole_visit { "Visit" } else { "Form" }, if locked { "locked" } else { "unlocked" })
+    });
+    after_review(&state, &who, id, r).await
+}
+
+async fn sign_page(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<SignForm>,
+) -> PageResult {
+    let r = crate::api::edc_review::sign_as(&state, &who, id, &f.scope, &f.password)
+        .await
+        .map(|()| format!("Signed ({}).", f.scope.trim()));
+    after_review(&state, &who, id, r).await
 }
