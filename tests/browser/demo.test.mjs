@@ -404,6 +404,7 @@ function suite() {
 
   let participantUrl = null;
   let subjectId = null;
+  let formUrl = null;
 
   step('the coordinator registers a participant for CARDIO-HF3 at Boston', async () => {
     await page.goto('/studies/CARDIO-HF3');
@@ -528,6 +529,78 @@ function suite() {
     await page.screenshot({ path: path.join(RESULTS, 'participant-randomized.png'), fullPage: true });
   });
 
+  step('the coordinator fills in the screening demographics: branching follows the answers and a wrong date is put right', async () => {
+    formUrl = `${participantUrl}/data/SCR/demographics/1`;
+    await page.goto(`${participantUrl}/data`);
+    await page.getByRole('link', { name: /Not started/ }).first().waitFor();
+    await page.goto(formUrl);
+    await page.getByRole('heading', { level: 1, name: `${subjectId} · Demographics` }).waitFor();
+    const childbearing = page.locator('#row-childbearing');
+    assert.equal(await childbearing.isHidden(), true, 'hidden until the answer to sex says otherwise');
+    await page.locator('#f-initials').fill('RLM');
+    // The date is typed in the wrong order for a date_mdy field.
+    await page.locator('#f-dob').fill('1961-07-23');
+    await page.locator('#row-sex input[value="2"]').check();
+    await childbearing.waitFor({ state: 'visible' });
+    await page.locator('#row-sex input[value="1"]').check();
+    await childbearing.waitFor({ state: 'hidden' });
+    await page.locator('#row-sex input[value="2"]').check();
+    await childbearing.waitFor({ state: 'visible' });
+    await page.locator('#row-childbearing input[value="0"]').check();
+    await page.locator('#f-height').fill('168');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const error = page.locator('#error-dob');
+    await error.waitFor();
+    assert.match(await error.innerText(), /^Date of birth: /);
+    // What was typed is kept; only the date is put right.
+    assert.equal(await page.locator('#f-height').inputValue(), '168');
+    await page.locator('#f-dob').fill('07-23-1961');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText(/^Saved: \d+ fields changed\.$/).waitFor();
+    assert.equal(await page.locator('#f-dob').inputValue(), '07-23-1961');
+  });
+
+  step('the monitor raises a query, the coordinator answers it, and the investigator signs the form', async () => {
+    const monitorContext = await browser.newContext({ baseURL: server.base });
+    const piContext = await browser.newContext({ baseURL: server.base });
+    try {
+      const monitor = await monitorContext.newPage();
+      await monitor.goto('/login');
+      await signIn(monitor, 'monitor@demo.clinbridge.org', PASSWORD);
+      await monitor.goto(formUrl);
+      const height = monitor.locator('#row-height');
+      await height.locator('summary', { hasText: 'Raise query' }).click();
+      await height.getByLabel('Query message').fill('Height differs from the source (178 cm in the clinic notes).');
+      await height.getByRole('button', { name: 'Raise query' }).click();
+      await monitor.locator('#queries').getByText('height · open').waitFor();
+
+      await page.goto(formUrl);
+      await page.locator('#row-height').getByRole('link', { name: '1 open query' }).waitFor();
+      await page.locator('#f-height').fill('178');
+      await page.getByLabel('Reason for change').fill('Height corrected from the clinic notes');
+      await page.getByRole('button', { name: 'Save', exact: true }).click();
+      await page.getByText('Saved: 1 field changed.').waitFor();
+      const query = page.locator('#queries .query').first();
+      await query.getByLabel('Answer').fill('Corrected to 178 cm from the source.');
+      await query.getByRole('button', { name: 'Send answer' }).click();
+      await page.locator('#queries').getByText('height · answered').waitFor();
+
+      const pi = await piContext.newPage();
+      await pi.goto('/login');
+      await signIn(pi, 'investigator@demo.clinbridge.org', PASSWORD);
+      await pi.goto(formUrl);
+      await pi.locator('#sign-scope').selectOption('form');
+      await pi.locator('#sign-password').fill(PASSWORD);
+      await pi.getByRole('button', { name: 'Sign', exact: true }).click();
+      await pi.getByText('Signed (form).').waitFor();
+      await pi.locator('ul.signatures').getByText(/^Dr\. Samuel Reyes signed the form .*valid$/).waitFor();
+      await pi.screenshot({ path: path.join(RESULTS, 'edc-form-signed.png'), fullPage: true });
+    } finally {
+      await monitorContext.close();
+      await piContext.close();
+    }
+  });
+
   step("the coordinator books the new participant's week 2 visit and finds it on the site calendar", async () => {
     await page.goto(participantUrl);
     const w2 = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'W2 · Week 2' }) });
@@ -586,7 +659,13 @@ function suite() {
     assert.deepEqual(pageProblems, []);
     if (!broken) {
       // The browser's own favicon probe is not reported as a response, so it is not listed here.
-      assert.deepEqual(failedResponses, ['POST /login 401', 'GET /admin/users 403', 'POST /admin/sites 403']);
+      // The refused demographics save (a date in the wrong order) answers 422 with the form.
+      assert.deepEqual(failedResponses, [
+        'POST /login 401',
+        'GET /admin/users 403',
+        'POST /admin/sites 403',
+        `POST ${new URL(formUrl, server.base).pathname} 422`,
+      ]);
     }
   });
 }

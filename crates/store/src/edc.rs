@@ -309,6 +309,11 @@ pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input
     for (f, v) in checked {
         next.insert(f, v);
     }
+    // REDCap's record id field holds the record's own name, whatever was typed.
+    let record_field = meta.dictionary.record_id_field();
+    if record_field.form() == key.instrument {
+        next.insert(record_field.name().to_string(), record.record.clone());
+    }
     // Logic reads the whole record, with this form's new answers in place.
     let all = records::record_values_in(tx, record.id).await?;
     let mut ctx = RecordContext::new(meta, &all, key, local_now);

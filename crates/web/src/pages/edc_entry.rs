@@ -275,6 +275,8 @@ struct FormPage {
     roles: Vec<(&'static str, &'static str)>,
     /// Source verification, locks and signatures (saved forms only).
     review: Option<crate::api::edc_review::ReviewOut>,
+    /// Each signature over the form in words (local time), and whether it is still valid.
+    signature_lines: Vec<(String, bool)>,
     can_verify: bool,
     can_lock: bool,
     can_sign: bool,
@@ -408,6 +410,27 @@ async fn form_view(
                 .collect()
         })
         .unwrap_or_default();
+    let record_field = meta.dictionary.record_id_field().name().to_string();
+    let signature_lines: Vec<(String, bool)> = review
+        .as_ref()
+        .map(|r| {
+            r.signatures
+                .iter()
+                .map(|sig| {
+                    (
+                        format!(
+                            "{} signed the {} ({}) on {}",
+                            sig.printed_name,
+                            sig.scope,
+                            sig.meaning,
+                            local(sig.signed_at, tz)
+                        ),
+                        sig.valid,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let fields = meta
         .dictionary
         .instrument_fields(&key.instrument)
@@ -452,11 +475,17 @@ async fn form_view(
                 required: f.required(),
                 shown_value: if f.field_type() == FieldType::Calc {
                     value.clone()
+                } else if f.name() == record_field {
+                    // The record's own name: REDCap's record id field is not typed in.
+                    s.name.clone()
                 } else {
                     display(meta, f.name(), &stored)
                 },
                 value,
-                readonly: !editable || f.action_tags().readonly_on_forms || f.field_type() == FieldType::Calc,
+                readonly: !editable
+                    || f.action_tags().readonly_on_forms
+                    || f.field_type() == FieldType::Calc
+                    || f.name() == record_field,
                 tag_hidden: f.action_tags().hidden_on_forms,
                 shows: logic.show.get(f.name()).copied().unwrap_or(true),
                 choices,
@@ -491,6 +520,7 @@ async fn form_view(
         queries: query_views,
         can_raise: fs.form.is_some() && who.can(EDC_VERIFY, s.target),
         roles: QUERY_ROLES.iter().map(|r| (r.as_str(), r.label())).collect(),
+        signature_lines,
         can_verify: review.is_some() && who.can(EDC_VERIFY, s.target),
         can_lock: review.is_some() && who.can(crate::api::edc_review::EDC_LOCK, s.target),
         can_sign: review.is_some() && who.can(crate::api::edc_review::EDC_SIGN, s.target),
