@@ -6,6 +6,7 @@ pub mod metadata;
 pub mod queries;
 pub mod records;
 pub mod review;
+pub mod transfer;
 
 use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on};
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -39,6 +39,7 @@ use utoipa::{Modify, OpenApi};
         api::edc_entry::grid, api::edc_entry::get_form, api::edc_entry::put_form, api::edc_entry::history,
         api::edc_entry::open_query, api::edc_entry::query_step, api::edc_entry::study_queries,
         api::edc_review::review_state, api::edc_review::verify, api::edc_review::lock, api::edc_review::sign,
+        api::edc_transfer::export, api::edc_transfer::import,
         api::calendar::list_resources, api::calendar::create_resource, api::calendar::update_resource,
         api::calendar::calendar, api::calendar::reschedule, api::calendar::book, api::calendar::unbook,
         api::calendar::list_feeds, api::calendar::regenerate_feed, api::calendar::revoke_feed,

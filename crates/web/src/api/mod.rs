@@ -7,6 +7,7 @@ pub mod consent;
 pub mod edc;
 pub mod edc_entry;
 pub mod edc_review;
+pub mod edc_transfer;
 pub mod identity;
 pub mod participants;
 pub mod schedule;
@@ -33,6 +34,7 @@ pub fn register(r: Routes) -> Routes {
     let r = edc::register(r);
     let r = edc_entry::register(r);
     let r = edc_review::register(r);
+    let r = edc_transfer::register(r);
     let r = scheduling::register(r);
     let r = calendar::register(r);
     r.get("/api/openapi.json", crate::openapi::document)
