@@ -359,7 +359,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("PUT", "/api/v1/studies/{code}/edc/design", Expect::Hidden(NOBODY), Body::Json(r#"{"missing_codes":""}"#)),
     ("POST", "/api/v1/studies/{code}/edc/publish", Expect::Hidden(NOBODY), Body::Json(r#"{"reason":"matrix"}"#)),
     ("DELETE", "/api/v1/studies/{code}/edc/draft", Expect::Hidden(NOBODY), Body::None),
-    ("GET", "/api/v1/studies/{code}/edc/export?format=eav", Expect::Hidden(NOBODY), Body::None),
+    ("GET", "/api/v1/studies/{code}/edc/export", Expect::Hidden(NOBODY), Body::None),
     ("POST", "/api/v1/studies/{code}/edc/import", Expect::Hidden(NOBODY), Body::None),
     ("GET", "/studies/{code}/edc", Expect::Hidden(EDC_OTHER_READERS), Body::None),
     ("POST", "/studies/{code}/edc/dictionary", Expect::Hidden(NOBODY), Body::Form("dictionary=x")),
