@@ -192,3 +192,14 @@ else
     tests/calendar/check_feeds.sh "$CLINBRIDGE_BIN"
     done_step "calendar feeds (python icalendar)"
 fi
+
+# --- 8. REDCap API -----------------------------------------------------------------------------
+step "REDCap API: PyCap 2.7.0 against a demo server (tests/redcap)"
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    missing "the REDCap API check" "Python 3 with venv and ensurepip is not installed"
+elif ! command -v curl >/dev/null 2>&1; then
+    missing "the REDCap API check" "curl is not installed"
+else
+    tests/redcap/check_pycap.sh "$CLINBRIDGE_BIN"
+    done_step "REDCap API (PyCap 2.7.0)"
+fi

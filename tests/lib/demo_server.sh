@@ -1,4 +1,5 @@
-# Shared by the checks that drive a real demo server from Python (tests/api, tests/calendar).
+# Shared by the checks that drive a real demo server from Python (tests/api, tests/calendar,
+# tests/redcap).
 # Source it, then:
 #   python_venv DIR REQUIREMENTS   a venv at DIR with REQUIREMENTS installed, again whenever
 #                                  the requirements file changes
@@ -6,6 +7,7 @@
 #                                  temporary directory, removed on exit), $port and $db, and
 #                                  returns once /healthz answers
 #   demo_token BINARY EMAIL NAME   prints a new API token for that demo account
+#   redcap_token BINARY EMAIL CODE prints a new REDCap API token for that account on a study
 
 python_venv() {
     local venv="$1" requirements="$2"
@@ -46,4 +48,9 @@ stop_demo() {
 # running server.
 demo_token() {
     "$1" token create --database-url "$db" --email "$2" --name "$3" 2>/dev/null
+}
+
+# A REDCap API token (32 hexadecimal characters) for that demo account on one study.
+redcap_token() {
+    "$1" token create --database-url "$db" --email "$2" --redcap --study "$3" 2>/dev/null
 }

@@ -229,6 +229,13 @@ enum TokenCommand {
         email: String,
         #[arg(long, default_value = "command line")]
         name: String,
+        /// A REDCap API token (32 hexadecimal characters) for one study instead of a bearer
+        /// token; the person needs EDC access to the study.
+        #[arg(long, requires = "study")]
+        redcap: bool,
+        /// The study's code (with --redcap).
+        #[arg(long, requires = "redcap")]
+        study: Option<String>,
     },
 }
 
@@ -376,7 +383,36 @@ async fn run() -> Result<std::process::ExitCode> {
             store.close().await;
         }
         Command::User { command } => user_command(command).await?,
-        Command::Token { command: TokenCommand::Create { db, email, name } } => {
+        Command::Token { command: TokenCommand::Create { db, email, redcap: true, study, .. } } => {
+            let store = open(&db).await?;
+            let user = user_by_email(&store, &email).await?;
+            let code = study.unwrap_or_default();
+            let study = clinbridge_store::trials::study_by_code(&store, &code).await?;
+            let actor = identity::actor(&store, user.id).await?;
+            let edc_read = clinbridge_core::policy::Action::new(
+                clinbridge_core::policy::Context::Edc,
+                clinbridge_core::policy::Op::Read,
+            );
+            if !clinbridge_core::policy::authorize(&actor, edc_read, clinbridge_core::policy::Target::study(study.id))
+                .allowed()
+            {
+                anyhow::bail!("{} has no study-wide EDC access to {}: grant it first", user.email, study.code);
+            }
+            let (_, secret) = clinbridge_store::edc::redcap::create_token(
+                &store,
+                &cli_acting("token create --redcap"),
+                user.id,
+                study.id,
+            )
+            .await?;
+            println!("{secret}");
+            eprintln!(
+                "REDCap API token for {} on {} created. It is shown only this once; use it with the API at /redcap/api/.",
+                user.email, study.code
+            );
+            store.close().await;
+        }
+        Command::Token { command: TokenCommand::Create { db, email, name, .. } } => {
             let store = open(&db).await?;
             let user = user_by_email(&store, &email).await?;
             let (_, secret) = identity::create_token(&store, &cli_acting("token create"), user.id, &name).await?;

@@ -5,6 +5,7 @@
 pub mod metadata;
 pub mod queries;
 pub mod records;
+pub mod redcap;
 pub mod review;
 pub mod transfer;
 

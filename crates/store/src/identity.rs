@@ -1031,7 +1031,7 @@ pub async fn create_token(store: &Store, acting: &Acting, user_id: Uuid, name: &
 pub async fn tokens_of(store: &Store, user_id: Uuid) -> Result<Vec<ApiToken>> {
     Ok(on!(store.db.read(), |c| {
         sqlx::query_as::<_, ApiToken>(
-        "SELECT id, user_id, name, prefix, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC"
+        "SELECT id, user_id, name, prefix, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 AND study_id IS NULL ORDER BY created_at DESC"
     )
     .bind(user_id)
     .fetch_all(c)
@@ -1082,7 +1082,7 @@ pub async fn authenticate_token(store: &Store, secret: &str) -> Result<Option<Us
         sqlx::query_as(
         "SELECT t.id AS token_id, t.last_used_at, u.id, u.email, u.name, u.active, u.totp_enabled, u.time_zone, u.locked_until, u.created_at
          FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2"
+         WHERE t.token_hash = $1 AND t.study_id IS NULL AND t.revoked_at IS NULL AND u.active = $2"
     )
     .bind(&hash)
     .bind(true)

@@ -10,6 +10,7 @@ pub mod error;
 pub mod notify;
 pub mod openapi;
 pub mod pages;
+pub mod redcap;
 pub mod routes;
 
 use axum::Router;

@@ -67,6 +67,7 @@ pub fn all() -> Routes {
     let r = Routes::new();
     let r = crate::assets::register(r);
     let r = crate::api::register(r);
+    let r = crate::redcap::register(r);
     crate::pages::register(r)
 }
 

@@ -24,6 +24,10 @@ enum Expect {
     Hidden(&'static [&'static str]),
     /// Nobody: the object belongs to someone else.
     Nobody,
+    /// Authorized by a token in the request body, never by the session: everyone, signed in
+    /// or not, is refused (401 or 403) with a token that does not exist. Which people a real
+    /// token lets in is tested per call in tests/redcap.rs.
+    Token,
 }
 
 #[derive(Clone, Copy)]
@@ -177,6 +181,15 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("GET", "/profile/tokens", Expect::Signed, Body::None),
     ("POST", "/profile/tokens", Expect::Signed, Body::Form("name=matrix")),
     ("POST", "/profile/tokens/{id}/revoke", Expect::Nobody, Body::None),
+    ("POST", "/profile/redcap-tokens", Expect::Hidden(EDC_OTHER_READERS), Body::Form("study=OTHER-01")),
+    ("POST", "/profile/redcap-tokens/{id}/revoke", Expect::Hidden(NOBODY), Body::None),
+    (
+        "POST",
+        "/redcap/api/",
+        Expect::Token,
+        Body::Form("token=0123456789ABCDEF0123456789ABCDEF&content=record&format=json"),
+    ),
+    ("POST", "/redcap/api", Expect::Token, Body::Form("token=0123456789ABCDEF0123456789ABCDEF&content=metadata")),
     ("GET", "/admin/users", Expect::Only(ADMIN), Body::None),
     (
         "POST",
@@ -1056,12 +1069,14 @@ async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
         let page = !path.starts_with("/api/");
         let hidden = matches!(expect, Expect::Hidden(_));
         let kept_out = match role {
+            _ if matches!(expect, Expect::Token) => status == 401 || status == 403,
             None if page => status == 303 && location.starts_with("/login"),
             None => status == 401,
             Some(_) => status == 403 || (hidden && status == 404),
         };
         let should_allow = match (expect, role) {
             (Expect::Public, _) => None,
+            (Expect::Token, _) => Some(false),
             (_, None) => Some(false),
             (Expect::Signed, Some(_)) => Some(true),
             (Expect::Only(roles) | Expect::Hidden(roles), Some(r)) => Some(roles.contains(&r)),

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use clinbridge_core::identity::{Email, NewPassword};
 use clinbridge_store::Acting;
+use clinbridge_store::edc::redcap;
 use clinbridge_store::identity::{self, SessionStage};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -25,6 +26,8 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .get("/profile/tokens", tokens)
         .post("/profile/tokens", create_token)
         .post("/profile/tokens/{id}/revoke", revoke_token)
+        .post("/profile/redcap-tokens", create_redcap_token)
+        .post("/profile/redcap-tokens/{id}/revoke", revoke_redcap_token)
 }
 
 #[derive(Template)]
@@ -278,6 +281,20 @@ struct TokensPage {
     secret: Option<String>,
     errors: Vec<(String, String)>,
     revoke_base: &'static str,
+    /// REDCap API tokens, one per study (prefix only).
+    redcap: Vec<RedcapTokenRow>,
+    /// (code, title) of the studies a REDCap token can be made for.
+    redcap_studies: Vec<(String, String)>,
+    /// A new REDCap token, shown once: (study code, token).
+    redcap_secret: Option<(String, String)>,
+}
+
+pub struct RedcapTokenRow {
+    id: Uuid,
+    study: String,
+    prefix: String,
+    created: String,
+    last_used: String,
 }
 
 async fn tokens_page(
@@ -287,12 +304,33 @@ async fn tokens_page(
     errors: Vec<(String, String)>,
 ) -> Result<TokensPage, PageError> {
     let tokens = token_rows(identity::tokens_of(&state.store, who.user.id).await?, who.tz());
+    let tz = who.tz();
+    let redcap = redcap::tokens_of(&state.store, who.user.id)
+        .await?
+        .into_iter()
+        .map(|t| RedcapTokenRow {
+            id: t.id,
+            study: t.study_code,
+            prefix: t.prefix,
+            created: local(t.created_at, tz),
+            last_used: t.last_used_at.map(|l| local(l, tz)).unwrap_or_else(|| "never".into()),
+        })
+        .collect::<Vec<_>>();
+    let redcap_studies = clinbridge_store::trials::studies(&state.store)
+        .await?
+        .into_iter()
+        .filter(|s| crate::redcap::may_hold_token(&who.actor, s.id) && !redcap.iter().any(|t| t.study == s.code))
+        .map(|s| (s.code, s.title))
+        .collect();
     Ok(TokensPage {
         chrome: chrome(state, who, "/profile").await,
         tokens,
         secret,
         errors,
         revoke_base: "/profile/tokens",
+        redcap,
+        redcap_studies,
+        redcap_secret: None,
     })
 }
 
@@ -314,6 +352,37 @@ async fn create_token(State(state): State<AppState>, who: Authed, Form(f): Form<
                 .into_response())
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct RedcapTokenForm {
+    study: String,
+}
+
+/// Makes the person's REDCap API token for a study where they hold EDC access; shown once.
+async fn create_redcap_token(State(state): State<AppState>, who: Authed, Form(f): Form<RedcapTokenForm>) -> PageResult {
+    let study = clinbridge_store::trials::study_by_code(&state.store, f.study.trim()).await?;
+    if !crate::redcap::may_hold_token(&who.actor, study.id) {
+        return Err(ApiError::Forbidden.into());
+    }
+    match redcap::create_token(&state.store, &who.acting(), who.user.id, study.id).await {
+        Ok((_, secret)) => {
+            let mut page = tokens_page(&state, &who, None, Vec::new()).await?;
+            page.redcap_secret = Some((study.code, secret));
+            Ok(render(&page))
+        }
+        Err(e) => {
+            let errors = form_errors(e.into())?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&tokens_page(&state, &who, None, errors).await?))
+                .into_response())
+        }
+    }
+}
+
+/// Revokes one of the person's own REDCap tokens (another's reads as not found).
+async fn revoke_redcap_token(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
+    redcap::revoke_token(&state.store, &who.acting(), who.user.id, id).await?;
+    Ok(see_other("/profile/tokens"))
 }
 
 async fn revoke_token(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
