@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod transfer;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -158,6 +159,22 @@ enum Command {
         /// File to write; must not exist.
         #[arg(long)]
         to: String,
+    },
+    /// Export a study's EDC data to a file: ODM, REDCap flat CSV or EAV CSV.
+    Export {
+        /// The file format.
+        #[arg(value_enum)]
+        format: transfer::ExportFormat,
+        #[command(flatten)]
+        args: transfer::ExportArgs,
+    },
+    /// Import EDC data from a REDCap flat CSV or ODM file, all or nothing, as a user.
+    Import {
+        /// The file format.
+        #[arg(value_enum)]
+        format: transfer::ImportFormat,
+        #[command(flatten)]
+        args: transfer::ImportArgs,
     },
     /// Measure throughput against the raw database baseline.
     Bench {
@@ -482,6 +499,8 @@ async fn run() -> Result<std::process::ExitCode> {
             store.close().await;
             println!("Backed up to {to}.");
         }
+        Command::Export { format, args } => return transfer::export(format, args).await,
+        Command::Import { format, args } => return transfer::import(format, args).await,
         Command::Bench { workload } => bench::run(workload).await?,
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -381,6 +381,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("POST", "/studies/{code}/edc/missing-codes", Expect::Hidden(NOBODY), Body::Form("missing_codes=")),
     ("POST", "/studies/{code}/edc/publish", Expect::Hidden(NOBODY), Body::Form("reason=matrix")),
     ("POST", "/studies/{code}/edc/discard", Expect::Hidden(NOBODY), Body::None),
+    ("POST", "/studies/{code}/edc/import", Expect::Hidden(NOBODY), Body::None),
     (
         "POST",
         "/studies/{code}/edc/fields",

@@ -33,7 +33,7 @@ fn yes(v: &Option<String>) -> bool {
 
 #[derive(Deserialize, IntoParams)]
 pub struct ExportQuery {
-    /// csv (flat, REDCap's columns), eav or odm.
+    /// csv (flat, REDCap's columns), eav or odm; without it csv, or odm when `audit` is set.
     pub format: Option<String>,
     /// Labels instead of codes (flat and EAV).
     pub labels: Option<String>,
@@ -45,7 +45,12 @@ pub struct ExportQuery {
 
 /// The sites of a study whose records the caller may take part in, or `None` when every
 /// record is theirs (a grant on the study or organization).
-async fn record_sites(state: &AppState, who: &Authed, study: Uuid, action: Action) -> ApiResult<Option<Vec<Uuid>>> {
+pub(crate) async fn record_sites(
+    state: &AppState,
+    who: &Authed,
+    study: Uuid,
+    action: Action,
+) -> ApiResult<Option<Vec<Uuid>>> {
     if who.can(action, Target::study(study)) {
         return Ok(None);
     }
@@ -70,6 +75,8 @@ pub async fn export(
 ) -> ApiResult<Response> {
     let study = readable_study(&state, &who, &code).await?;
     let format = match q.format.as_deref() {
+        // The audit trail only exists in ODM, so asking for it without a format means ODM.
+        None | Some("") if yes(&q.audit) => Format::Odm,
         None | Some("") => Format::Csv,
         Some(f) => Format::parse(f).ok_or_else(|| {
             ApiError::Invalid(vec![clinbridge_core::FieldError::new("format", "must be csv, eav or odm")])
@@ -186,30 +193,56 @@ pub async fn import(
     body: Bytes,
 ) -> ApiResult<Json<ImportOut>> {
     let study = readable_study(&state, &who, &code).await?;
-    let sites = record_sites(&state, &who, study.id, EDC_WRITE).await?;
-    let dates = match q.date_format.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let outcome = run_import(
+        &state,
+        &who,
+        study.id,
+        q.format.as_deref().unwrap_or("csv"),
+        &body,
+        yes(&q.overwrite),
+        q.date_format.as_deref(),
+        q.reason.as_deref(),
+    )
+    .await?;
+    Ok(Json(ImportOut { count: outcome.count, ids: outcome.ids }))
+}
+
+/// Imports a CSV or ODM file into a study as `who` (their sites only), all or nothing; shared
+/// by the API and the Instruments page.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_import(
+    state: &AppState,
+    who: &Authed,
+    study_id: Uuid,
+    format: &str,
+    body: &[u8],
+    overwrite: bool,
+    date_format: Option<&str>,
+    reason: Option<&str>,
+) -> ApiResult<transfer::ImportOutcome> {
+    let sites = record_sites(state, who, study_id, EDC_WRITE).await?;
+    let dates = match date_format.map(str::trim).filter(|s| !s.is_empty()) {
         None => DateOrder::Ymd,
         Some(d) => DateOrder::parse(d).ok_or_else(|| {
             ApiError::Invalid(vec![clinbridge_core::FieldError::new("date_format", "must be YMD, MDY or DMY")])
         })?,
     };
     let opts = ImportOptions {
-        overwrite: yes(&q.overwrite),
+        overwrite,
         dates,
         force_auto_number: false,
-        reason: q
-            .reason
-            .clone()
-            .filter(|r| !r.trim().is_empty())
+        reason: reason
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
             .unwrap_or_else(|| format!("Data import by {}", who.user.name)),
     };
-    let outcome = match q.format.as_deref().map(str::trim).unwrap_or("csv") {
-        "odm" | "xml" => transfer::odm::import(&state.store, &who.acting(), study.id, &body, &opts, sites).await?,
+    Ok(match format.trim() {
+        "odm" | "xml" => transfer::odm::import(&state.store, &who.acting(), study_id, body, &opts, sites).await?,
         "csv" | "" => {
-            let rows = csv_rows(&body)?;
-            transfer::import_flat_at(&state.store, &who.acting(), study.id, rows, &opts, sites).await?
+            let rows = csv_rows(body)?;
+            transfer::import_flat_at(&state.store, &who.acting(), study_id, rows, &opts, sites).await?
         }
         _ => return Err(ApiError::Invalid(vec![clinbridge_core::FieldError::new("format", "must be csv or odm")])),
-    };
-    Ok(Json(ImportOut { count: outcome.count, ids: outcome.ids }))
+    })
 }

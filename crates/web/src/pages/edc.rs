@@ -6,6 +6,7 @@
 use super::{Chrome, PageError, PageResult, chrome, form_errors, local, render, see_other};
 use crate::AppState;
 use crate::api::edc::{EDC_ADMIN, VersionQuery, edc_admin_study, edc_study};
+use crate::api::edc_transfer::{EDC_EXPORT, EDC_WRITE, record_sites, run_import};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use askama::Template;
@@ -22,6 +23,8 @@ use std::sync::Arc;
 
 /// A dictionary upload may be this large.
 const MAX_DICTIONARY_BYTES: usize = 5 * 1024 * 1024;
+/// A data import (CSV or ODM) may be this large.
+const MAX_IMPORT_BYTES: usize = 50 * 1024 * 1024;
 
 pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
     r.get("/studies/{code}/edc", design_page)
@@ -36,6 +39,7 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/studies/{code}/edc/fields/{name}", edit_field)
         .post("/studies/{code}/edc/fields/{name}/delete", delete_field)
         .post("/studies/{code}/edc/fields/{name}/move", move_field)
+        .post("/studies/{code}/edc/import", import.layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES + 64 * 1024)))
 }
 
 /// A form's fields in order (a grid of checkboxes sends one name many times).
@@ -192,9 +196,16 @@ struct DesignPage {
     losses: Vec<(String, String)>,
     can_admin: bool,
     errors: Vec<(String, String)>,
-    /// Which form the errors belong to: upload, field, settings, mapping, missing, publish.
+    /// Which form the errors belong to: upload, field, settings, mapping, missing, publish,
+    /// import.
     error_at: &'static str,
     form: FieldForm,
+    /// The user may download the study's data (all of it or their sites').
+    can_export: bool,
+    /// The user may import data (into all records or their sites').
+    can_import: bool,
+    /// What the last import did ("Imported 3 records: …").
+    imported: String,
 }
 
 fn instrument_lines(m: &Metadata) -> Vec<InstrumentLine> {
@@ -252,6 +263,8 @@ async fn design_view(
 ) -> Result<DesignPage, PageError> {
     let study = edc_study(state, who, code).await?;
     let can_admin = who.can(EDC_ADMIN, Target::study(study.id));
+    let can_export = record_sites(state, who, study.id, EDC_EXPORT).await.is_ok();
+    let can_import = record_sites(state, who, study.id, EDC_WRITE).await.is_ok();
     let tz = who.tz();
     let versions = meta::versions(&state.store, study.id)
         .await?
@@ -340,6 +353,9 @@ async fn design_view(
         error_at,
         form: FieldForm::new(format!("/studies/{}/edc/fields", study.code), "Add field", false, add, instrument_names),
         study_code: study.code,
+        can_export,
+        can_import,
+        imported: String::new(),
     })
 }
 
@@ -662,4 +678,73 @@ async fn move_field(
     }
     .await;
     after(&state, &who, &code, r, "field", Vec::new()).await
+}
+
+// ---------------------------------------------------------------- data import
+
+/// Imports a data file (multipart: `file`, `format` csv or odm, `overwrite`, `date_format`,
+/// `reason`), all or nothing; the page shows the records saved or every row's problems.
+async fn import(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(code): Path<String>,
+    req: axum::extract::Request,
+) -> PageResult {
+    let study = edc_study(&state, &who, &code).await?;
+    // Refused before the upload is read.
+    record_sites(&state, &who, study.id, EDC_WRITE).await?;
+    let r = async {
+        let mut form = <Multipart as axum::extract::FromRequest<AppState>>::from_request(req, &state)
+            .await
+            .map_err(|_| ApiError::field("file", "send the form as multipart/form-data with the file"))?;
+        let too_large = || ApiError::field("file", "the upload was cut off or too large (50 MiB at most)");
+        let mut fields: Fields = Vec::new();
+        let mut file: Option<Vec<u8>> = None;
+        while let Some(part) = form.next_field().await.map_err(|_| too_large())? {
+            let name = part.name().unwrap_or("").to_string();
+            if name == "file" {
+                file = Some(part.bytes().await.map_err(|_| too_large())?.to_vec());
+            } else {
+                let text = part.text().await.map_err(|_| too_large())?;
+                fields.push((name, text));
+            }
+        }
+        let file = file.filter(|f| !f.is_empty()).ok_or_else(|| ApiError::field("file", "choose a file"))?;
+        let format = match field(&fields, "format").trim() {
+            "" => "csv",
+            f => f,
+        };
+        let overwrite = matches!(field(&fields, "overwrite"), "on" | "1" | "true" | "yes");
+        run_import(
+            &state,
+            &who,
+            study.id,
+            format,
+            &file,
+            overwrite,
+            Some(field(&fields, "date_format")),
+            Some(field(&fields, "reason")),
+        )
+        .await
+    }
+    .await;
+    match r {
+        Ok(outcome) => {
+            let mut page = design_view(&state, &who, &code, None, Vec::new(), "", Vec::new()).await?;
+            page.imported = format!(
+                "Imported {} record{}{}{}",
+                outcome.count,
+                if outcome.count == 1 { "" } else { "s" },
+                if outcome.ids.is_empty() { "" } else { ": " },
+                outcome.ids.join(", ")
+            );
+            Ok(render(&page))
+        }
+        Err(ApiError::Forbidden) => Err(ApiError::Forbidden.into()),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            let page = design_view(&state, &who, &code, None, errors, "import", Vec::new()).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+        }
+    }
 }
