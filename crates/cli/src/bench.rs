@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod edc;
+
 #[derive(Subcommand)]
 pub enum Workload {
     /// Concurrent authenticated API writes of an audited entity (a task), against raw
@@ -26,6 +28,48 @@ pub enum Workload {
         seconds: u64,
         /// sqlite (a temporary file) or a postgres:// server URL; the bench creates and drops
         /// its own databases there.
+        #[arg(long, env = "CLINBRIDGE_BENCH_DATABASE_URL", default_value = "sqlite")]
+        database_url: String,
+    },
+    /// Concurrent form saves through the JSON API (one record per client, all 20 values of a
+    /// classic instrument changed with a reason, each save audited), against raw per-commit
+    /// saves: 20 upserted value rows and one audit row per transaction.
+    EdcSave {
+        /// Concurrent clients, each saving its own record.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds to drive each side.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// sqlite (a temporary file) or a postgres:// server URL.
+        #[arg(long, env = "CLINBRIDGE_BENCH_DATABASE_URL", default_value = "sqlite")]
+        database_url: String,
+    },
+    /// Records of 20 fields imported through the REDCap API (`content=record`, json, flat),
+    /// against raw inserts of the same values and one audit row per record, one transaction
+    /// per batch.
+    EdcImport {
+        /// Records to import.
+        #[arg(long, default_value_t = 100_000)]
+        records: u64,
+        /// Records per API request (and per baseline transaction).
+        #[arg(long, default_value_t = 2_000)]
+        batch: u64,
+        /// sqlite (a temporary file) or a postgres:// server URL.
+        #[arg(long, env = "CLINBRIDGE_BENCH_DATABASE_URL", default_value = "sqlite")]
+        database_url: String,
+    },
+    /// Seeds values through the store's import (not timed), then streams the flat CSV export
+    /// over HTTP, measuring values/s and the growth of the process's peak RSS, against a raw
+    /// SELECT streaming the same values.
+    EdcExport {
+        /// Values to seed (20 per record).
+        #[arg(long, default_value_t = 1_000_000)]
+        values: u64,
+        /// Records per seeding import.
+        #[arg(long, default_value_t = 2_000)]
+        batch: u64,
+        /// sqlite (a temporary file) or a postgres:// server URL.
         #[arg(long, env = "CLINBRIDGE_BENCH_DATABASE_URL", default_value = "sqlite")]
         database_url: String,
     },
@@ -90,6 +134,9 @@ pub async fn run(w: Workload) -> Result<()> {
             audited_write(clients, seconds, database_url).await
         }
         Workload::AuditVerify { entries, database_url } => audit_verify(entries, database_url).await,
+        Workload::EdcSave { clients, seconds, database_url } => edc::edc_save(clients, seconds, database_url).await,
+        Workload::EdcImport { records, batch, database_url } => edc::edc_import(records, batch, database_url).await,
+        Workload::EdcExport { values, batch, database_url } => edc::edc_export(values, batch, database_url).await,
     }
 }
 
