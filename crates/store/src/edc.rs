@@ -63,18 +63,32 @@ pub struct Saved {
     pub created: bool,
 }
 
+/// Now on a site's clock, UTC for an unknown zone or none.
+fn now_in_zone(zone: Option<String>) -> NaiveDateTime {
+    let tz: chrono_tz::Tz = zone.and_then(|z| z.parse().ok()).unwrap_or(chrono_tz::UTC);
+    now().with_timezone(&tz).naive_local()
+}
+
+const SITE_ZONE: &str = "SELECT time_zone FROM sites WHERE id = $1";
+
 /// The site-local now a form's `today` and `now` read (the site's clock when the record has a
 /// site; UTC in a data-capture project without one).
 async fn local_now_in(tx: &mut Tx, record: &Record) -> Result<NaiveDateTime> {
     let zone: Option<String> = match record.site_id {
-        Some(site) => crate::tx_on!(tx, |c| sqlx::query_scalar("SELECT time_zone FROM sites WHERE id = $1")
-            .bind(site)
-            .fetch_optional(&mut *c)
-            .await)?,
+        Some(site) => crate::tx_on!(tx, |c| sqlx::query_scalar(SITE_ZONE).bind(site).fetch_optional(&mut *c).await)?,
         None => None,
     };
-    let tz: chrono_tz::Tz = zone.and_then(|z| z.parse().ok()).unwrap_or(chrono_tz::UTC);
-    Ok(now().with_timezone(&tz).naive_local())
+    Ok(now_in_zone(zone))
+}
+
+/// As the save reads it: now on the site's clock (UTC without a site), for pages that evaluate
+/// a form's logic before it is saved.
+pub async fn site_now(store: &Store, site: Option<Uuid>) -> Result<NaiveDateTime> {
+    let zone: Option<String> = match site {
+        Some(site) => on!(store.db.read(), |c| sqlx::query_scalar(SITE_ZONE).bind(site).fetch_optional(c).await)?,
+        None => None,
+    };
+    Ok(now_in_zone(zone))
 }
 
 /// A record's answers as the logic engine reads them: values of the form being saved, then
@@ -437,12 +451,30 @@ pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input
     Ok(Saved { form, changes, created })
 }
 
-/// Saves one form of a record.
-pub async fn save(store: &Store, acting: &Acting, record_id: Uuid, input: FormInput) -> Result<Saved> {
+/// The record a save goes to.
+enum SaveTo {
+    Record(Uuid),
+    /// A participant's record, created on first use.
+    Participant(Uuid),
+    /// A record named in a study, created free-standing (at the site) when there is none.
+    Named {
+        study_id: Uuid,
+        name: String,
+        site: Option<Uuid>,
+    },
+}
+
+async fn save_to(store: &Store, acting: &Acting, to: SaveTo, input: FormInput) -> Result<Saved> {
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let record = records::record_in(tx, record_id).await?;
+                let record = match to {
+                    SaveTo::Record(id) => records::record_in(tx, id).await?,
+                    SaveTo::Participant(id) => records::participant_record_in(tx, id).await?,
+                    SaveTo::Named { study_id, name, site } => {
+                        records::named_record_in(tx, study_id, &name, site).await?.0
+                    }
+                };
                 let meta = metadata::current_in(tx, record.study_id)
                     .await?
                     .ok_or_else(|| StoreError::Refused("the study has no instruments yet".into()))?;
@@ -452,6 +484,11 @@ pub async fn save(store: &Store, acting: &Acting, record_id: Uuid, input: FormIn
         .await
 }
 
+/// Saves one form of a record.
+pub async fn save(store: &Store, acting: &Acting, record_id: Uuid, input: FormInput) -> Result<Saved> {
+    save_to(store, acting, SaveTo::Record(record_id), input).await
+}
+
 /// Saves one form of a participant, creating the participant's record on first use.
 pub async fn save_for_participant(
     store: &Store,
@@ -459,17 +496,7 @@ pub async fn save_for_participant(
     participant_id: Uuid,
     input: FormInput,
 ) -> Result<Saved> {
-    store
-        .write(acting, move |tx| {
-            Box::pin(async move {
-                let record = records::participant_record_in(tx, participant_id).await?;
-                let meta = metadata::current_in(tx, record.study_id)
-                    .await?
-                    .ok_or_else(|| StoreError::Refused("the study has no instruments yet".into()))?;
-                save_in(tx, &meta, &record, &input).await
-            })
-        })
-        .await
+    save_to(store, acting, SaveTo::Participant(participant_id), input).await
 }
 
 /// One change of one field, read back from the audit trail.
@@ -534,17 +561,7 @@ pub async fn save_named(
     input: FormInput,
 ) -> Result<Saved> {
     let name = check_record_name(name)?;
-    store
-        .write(acting, move |tx| {
-            Box::pin(async move {
-                let meta = metadata::current_in(tx, study_id)
-                    .await?
-                    .ok_or_else(|| StoreError::Refused("the study has no instruments yet".into()))?;
-                let (record, _) = records::named_record_in(tx, study_id, &name, site).await?;
-                save_in(tx, &meta, &record, &input).await
-            })
-        })
-        .await
+    save_to(store, acting, SaveTo::Named { study_id, name, site }, input).await
 }
 
 /// A record name as REDCap allows it: 1 to 100 letters, digits, spaces, `-`, `_`, `.` or `@`.

@@ -196,15 +196,7 @@ pub async fn save_form(state: &AppState, who: &Authed, subject: &Subject, input:
 
 /// The site-local now of a record (UTC without a site), as logic reads `today`.
 pub async fn local_now(state: &AppState, site: Option<Uuid>) -> NaiveDateTime {
-    let tz = match site {
-        Some(s) => clinbridge_store::identity::site(&state.store, s)
-            .await
-            .ok()
-            .and_then(|s| s.time_zone.parse::<chrono_tz::Tz>().ok())
-            .unwrap_or(chrono_tz::UTC),
-        None => chrono_tz::UTC,
-    };
-    clinbridge_store::now().with_timezone(&tz).naive_local()
+    clinbridge_store::edc::site_now(&state.store, site).await.unwrap_or_else(|_| clinbridge_store::now().naive_utc())
 }
 
 /// What branching and calculations say about a form being filled in: which fields show and
