@@ -73,12 +73,73 @@ const SITE_ZONE: &str = "SELECT time_zone FROM sites WHERE id = $1";
 
 /// The site-local now a form's `today` and `now` read (the site's clock when the record has a
 /// site; UTC in a data-capture project without one).
-async fn local_now_in(tx: &mut Tx, record: &Record) -> Result<NaiveDateTime> {
-    let zone: Option<String> = match record.site_id {
+pub(crate) async fn local_now_in(tx: &mut Tx, site: Option<Uuid>) -> Result<NaiveDateTime> {
+    let zone: Option<String> = match site {
         Some(site) => crate::tx_on!(tx, |c| sqlx::query_scalar(SITE_ZONE).bind(site).fetch_optional(&mut *c).await)?,
         None => None,
     };
     Ok(now_in_zone(zone))
+}
+
+/// A record as a save finds it: its forms and every value. A save reads it once and keeps it
+/// current, so an import writing many forms of one record reads the record only once (and a
+/// record it has just created not at all).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordState {
+    forms: Vec<Form>,
+    values: Vec<RecordValue>,
+}
+
+impl RecordState {
+    pub(crate) async fn load_in(tx: &mut Tx, record_id: Uuid) -> Result<Self> {
+        Ok(RecordState {
+            forms: records::record_forms_in(tx, record_id).await?,
+            values: records::record_values_in(tx, record_id).await?,
+        })
+    }
+
+    fn form(&self, key: &FormKey) -> Option<&Form> {
+        self.forms.iter().find(|f| f.event == key.event && f.instrument == key.instrument && f.instance == key.instance)
+    }
+
+    pub(crate) fn has_form(&self, key: &FormKey) -> bool {
+        self.form(key).is_some()
+    }
+
+    fn form_values(&self, key: &FormKey) -> BTreeMap<String, String> {
+        self.values
+            .iter()
+            .filter(|v| v.event == key.event && v.instrument == key.instrument && v.instance == key.instance)
+            .map(|v| (v.field.clone(), v.value.clone()))
+            .collect()
+    }
+
+    /// Takes in what a save wrote.
+    fn saved(&mut self, form: &Form, changes: &BTreeMap<String, (String, String)>) {
+        match self.forms.iter_mut().find(|f| f.id == form.id) {
+            Some(f) => *f = form.clone(),
+            None => self.forms.push(form.clone()),
+        }
+        let same = |v: &RecordValue| {
+            v.event == form.event && v.instrument == form.instrument && v.instance == form.instance
+        };
+        for (field, (_, new)) in changes {
+            match self.values.iter().position(|v| same(v) && v.field == *field) {
+                Some(i) if new.is_empty() => {
+                    self.values.swap_remove(i);
+                }
+                Some(i) => self.values[i].value = new.clone(),
+                None if new.is_empty() => {}
+                None => self.values.push(RecordValue {
+                    event: form.event.clone(),
+                    instrument: form.instrument.clone(),
+                    instance: form.instance,
+                    field: field.clone(),
+                    value: new.clone(),
+                }),
+            }
+        }
+    }
 }
 
 /// As the save reads it: now on the site's clock (UTC without a site), for pages that evaluate
@@ -276,6 +337,21 @@ fn check_input(
 
 /// Saves one form inside a transaction. The metadata is the study's current version.
 pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input: &FormInput) -> Result<Saved> {
+    let mut state = RecordState::load_in(tx, record.id).await?;
+    let local_now = local_now_in(tx, record.site_id).await?;
+    save_with(tx, meta, record, &mut state, local_now, input).await
+}
+
+/// Saves one form of a record whose state the caller has read (and keeps current), with the
+/// site-local now its logic reads.
+pub(crate) async fn save_with(
+    tx: &mut Tx,
+    meta: &Metadata,
+    record: &Record,
+    state: &mut RecordState,
+    local_now: NaiveDateTime,
+    input: &FormInput,
+) -> Result<Saved> {
     let key = &input.key;
     if meta.dictionary.instruments().iter().all(|i| *i != key.instrument) {
         return Err(Invalid::one("instrument", format!("the study has no instrument '{}'", key.instrument)).into());
@@ -296,7 +372,7 @@ pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input
     {
         return Err(Invalid::one("status", "must be 0 (incomplete), 1 (unverified) or 2 (complete)").into());
     }
-    let existing = records::form_by_key_in(tx, record.id, key).await?;
+    let existing = state.form(key).cloned();
     if let Some(f) = &existing {
         if f.locked() {
             return Err(StoreError::Refused(format!(
@@ -314,11 +390,7 @@ pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input
             ));
         }
     }
-    let current = match &existing {
-        Some(f) => records::form_values_in(tx, f.id).await?,
-        None => BTreeMap::new(),
-    };
-    let local_now = local_now_in(tx, record).await?;
+    let current = state.form_values(key);
     let entry = EntryContext { now: local_now, missing_codes: &meta.missing };
     let mut next = current.clone();
     let checked = check_input(meta, input, &current, &entry)?;
@@ -331,8 +403,7 @@ pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input
         next.insert(record_field.name().to_string(), record.record.clone());
     }
     // Logic reads the whole record, with this form's new answers in place.
-    let all = records::record_values_in(tx, record.id).await?;
-    let mut ctx = RecordContext::new(meta, &all, key, local_now);
+    let mut ctx = RecordContext::new(meta, &state.values, key, local_now);
     let fields: Vec<&Field> = meta.dictionary.instrument_fields(&key.instrument).collect();
     for f in &fields {
         ctx.set(f.name(), next.get(f.name()).map(String::as_str).unwrap_or(""));
@@ -383,19 +454,19 @@ pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input
         return Err(Invalid::one("reason", "must be at most 500 characters").into());
     }
     let at = now();
-    let (form_id, created) = match &existing {
+    let (form, created) = match &existing {
+        Some(f) if changes.is_empty() && !status_changed => (f.clone(), false),
         Some(f) => {
-            if !changes.is_empty() || status_changed {
-                exec!(
-                    tx,
-                    "UPDATE edc_forms SET status = $1, version_number = $2, revision = revision + 1, updated_at = $3 WHERE id = $4",
-                    status,
-                    meta.number,
-                    at,
-                    f.id
-                )?;
-            }
-            (f.id, false)
+            exec!(
+                tx,
+                "UPDATE edc_forms SET status = $1, version_number = $2, revision = revision + 1, updated_at = $3 WHERE id = $4",
+                status,
+                meta.number,
+                at,
+                f.id
+            )?;
+            let form = Form { status, version_number: meta.number, revision: f.revision + 1, updated_at: at, ..f.clone() };
+            (form, false)
         }
         None => {
             let id = new_id();
@@ -413,32 +484,30 @@ pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input
                 at
             )
             .map_err(|e| StoreError::from(e).unique_as("form", "this form was just created by someone else: reload it"))?;
-            (id, true)
+            let form = Form {
+                id,
+                record_id: record.id,
+                event: key.event.clone(),
+                instrument: key.instrument.clone(),
+                instance: key.instance,
+                status,
+                version_number: meta.number,
+                revision: 1,
+                locked_by: None,
+                locked_at: None,
+                event_locked: false,
+                updated_at: at,
+            };
+            (form, true)
         }
     };
-    for (field, (_, new)) in &changes {
-        if new.is_empty() {
-            exec!(tx, "DELETE FROM edc_values WHERE form_id = $1 AND field = $2", form_id, field)?;
-        } else {
-            exec!(
-                tx,
-                "INSERT INTO edc_values (form_id, field, value) VALUES ($1, $2, $3)
-                 ON CONFLICT (form_id, field) DO UPDATE SET value = excluded.value",
-                form_id,
-                field,
-                new
-            )?;
-        }
-        if !created {
-            exec!(tx, "DELETE FROM edc_verifications WHERE form_id = $1 AND field = $2", form_id, field)?;
-        }
-    }
+    write_values(tx, form.id, &changes, created).await?;
     if created || !changes.is_empty() || status_changed {
         exec!(tx, "UPDATE edc_records SET updated_at = $1 WHERE id = $2", at, record.id)?;
         let old: BTreeMap<&String, &String> = changes.iter().map(|(f, (o, _))| (f, o)).collect();
         let new: BTreeMap<&String, &String> = changes.iter().map(|(f, (_, n))| (f, n)).collect();
         tx.audit(
-            AuditEvent::new(if created { AuditAction::Create } else { AuditAction::Update }, "edc_form", form_id)
+            AuditEvent::new(if created { AuditAction::Create } else { AuditAction::Update }, "edc_form", form.id)
                 .old(serde_json::json!({ "status": existing.as_ref().map(|f| f.status), "values": old }))
                 .new_value(serde_json::json!({
                     "record": record.record, "event": key.event, "instrument": key.instrument, "instance": key.instance,
@@ -447,8 +516,61 @@ pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input
                 .reason(reason),
         );
     }
-    let form = records::form_in(tx, form_id).await?;
+    state.saved(&form, &changes);
     Ok(Saved { form, changes, created })
+}
+
+/// Most rows one statement carries (three parameters each, well under either engine's limit).
+const ROWS_PER_STATEMENT: usize = 300;
+
+/// Writes a form's changed values: the new ones upserted and the erased ones deleted, a few
+/// statements for the whole form, and drops the verifications of every changed field.
+async fn write_values(
+    tx: &mut Tx,
+    form_id: Uuid,
+    changes: &BTreeMap<String, (String, String)>,
+    created: bool,
+) -> Result<()> {
+    let set: Vec<(&String, &String)> =
+        changes.iter().filter(|(_, (_, new))| !new.is_empty()).map(|(f, (_, new))| (f, new)).collect();
+    for chunk in set.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|i| format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
+        let sql = format!(
+            "INSERT INTO edc_values (form_id, field, value) VALUES {} ON CONFLICT (form_id, field) DO UPDATE SET value = excluded.value",
+            rows.join(", ")
+        );
+        crate::tx_on!(tx, |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(form_id);
+            for (field, value) in chunk {
+                q = q.bind(field.as_str()).bind(value.as_str());
+            }
+            q.execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    let erased: Vec<&String> = changes.iter().filter(|(_, (_, new))| new.is_empty()).map(|(f, _)| f).collect();
+    delete_fields(tx, "edc_values", form_id, &erased).await?;
+    if !created {
+        let changed: Vec<&String> = changes.keys().collect();
+        delete_fields(tx, "edc_verifications", form_id, &changed).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a form's rows of `table` for the given fields.
+async fn delete_fields(tx: &mut Tx, table: &'static str, form_id: Uuid, fields: &[&String]) -> Result<()> {
+    for chunk in fields.chunks(ROWS_PER_STATEMENT) {
+        let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!("DELETE FROM {table} WHERE form_id = $1 AND field IN ({})", params.join(", "));
+        crate::tx_on!(tx, |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(form_id);
+            for field in chunk {
+                q = q.bind(field.as_str());
+            }
+            q.execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
 }
 
 /// The record a save goes to.

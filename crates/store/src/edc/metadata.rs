@@ -435,6 +435,97 @@ pub async fn versions(store: &Store, study_id: Uuid) -> Result<Vec<VersionSummar
     })?)
 }
 
+/// What identifies a compiled version: the row (its id and last change) and the visits it
+/// was compiled against.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct VersionKey {
+    id: Uuid,
+    status: String,
+    updated_at: DateTime<Utc>,
+}
+
+/// Compiled versions by id. Parsing a dictionary and compiling its logic is most of the cost
+/// of reading a version, and every save and page reads one; an entry is used only while the
+/// version's `updated_at` and the study's visits are what it was compiled from, so a draft
+/// edit, a publish or a changed schedule compiles afresh. Versions are immutable apart from
+/// those changes, and ids are UUIDv7, so one cache serves every store in the process.
+static COMPILED: std::sync::LazyLock<std::sync::Mutex<HashMap<Uuid, Arc<Metadata>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Most compiled versions kept; past it the cache starts again empty.
+const COMPILED_MAX: usize = 256;
+
+fn cached(key: &VersionKey, events: &[EventInfo]) -> Option<Arc<Metadata>> {
+    let cache = COMPILED.lock().ok()?;
+    cache
+        .get(&key.id)
+        .filter(|m| m.updated_at == key.updated_at && m.status.as_str() == key.status && m.events == events)
+        .cloned()
+}
+
+fn remember(meta: Metadata) -> Arc<Metadata> {
+    let meta = Arc::new(meta);
+    if let Ok(mut cache) = COMPILED.lock() {
+        if cache.len() >= COMPILED_MAX {
+            cache.clear();
+        }
+        cache.insert(meta.id, meta.clone());
+    }
+    meta
+}
+
+const KEY_SELECT: &str = "SELECT id, status, updated_at FROM edc_metadata_versions";
+
+/// The production version's key, else the draft's.
+fn pick_current(keys: Vec<VersionKey>) -> Option<VersionKey> {
+    let production = keys.iter().position(|k| k.status == VersionStatus::Production.as_str());
+    let draft = keys.iter().position(|k| k.status == VersionStatus::Draft.as_str());
+    production.or(draft).and_then(|i| keys.into_iter().nth(i))
+}
+
+async fn compiled(store: &Store, study_id: Uuid, key: Option<VersionKey>) -> Result<Option<Arc<Metadata>>> {
+    let Some(key) = key else { return Ok(None) };
+    let events = events(store, study_id).await?;
+    if let Some(m) = cached(&key, &events) {
+        return Ok(Some(m));
+    }
+    let sql = format!("{VERSION_SELECT} WHERE id = $1");
+    let row = on!(store.db.read(), |c| sqlx::query_as::<_, VersionRow>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(key.id)
+        .fetch_optional(c)
+        .await)?;
+    match row {
+        Some(row) => Ok(Some(remember(row.into_metadata(events)?))),
+        None => Ok(None),
+    }
+}
+
+async fn compiled_in(tx: &mut Tx, study_id: Uuid, key: Option<VersionKey>) -> Result<Option<Arc<Metadata>>> {
+    let Some(key) = key else { return Ok(None) };
+    let events = events_in(tx, study_id).await?;
+    if let Some(m) = cached(&key, &events) {
+        return Ok(Some(m));
+    }
+    let sql = format!("{VERSION_SELECT} WHERE id = $1");
+    let row = tx_on!(tx, |c| sqlx::query_as::<_, VersionRow>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(key.id)
+        .fetch_optional(&mut *c)
+        .await)?;
+    match row {
+        Some(row) => Ok(Some(remember(row.into_metadata(events)?))),
+        None => Ok(None),
+    }
+}
+
+async fn version_key(store: &Store, study_id: Uuid, status: VersionStatus) -> Result<Option<VersionKey>> {
+    let sql = format!("{KEY_SELECT} WHERE study_id = $1 AND status = $2");
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, VersionKey>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(study_id)
+        .bind(status.as_str())
+        .fetch_optional(c)
+        .await)?)
+}
+
 async fn version_row(store: &Store, study_id: Uuid, status: VersionStatus) -> Result<Option<VersionRow>> {
     let sql = format!("{VERSION_SELECT} WHERE study_id = $1 AND status = $2");
     Ok(on!(store.db.read(), |c| sqlx::query_as::<_, VersionRow>(sqlx::AssertSqlSafe(sql.clone()))
@@ -455,49 +546,42 @@ async fn version_row_in(tx: &mut Tx, study_id: Uuid, status: VersionStatus) -> R
 
 /// The production version, if the study has one.
 pub async fn production(store: &Store, study_id: Uuid) -> Result<Option<Arc<Metadata>>> {
-    match version_row(store, study_id, VersionStatus::Production).await? {
-        Some(row) => Ok(Some(Arc::new(row.into_metadata(events(store, study_id).await?)?))),
-        None => Ok(None),
-    }
+    let key = version_key(store, study_id, VersionStatus::Production).await?;
+    compiled(store, study_id, key).await
 }
 
 /// The draft version, if the study has one.
 pub async fn draft(store: &Store, study_id: Uuid) -> Result<Option<Arc<Metadata>>> {
-    match version_row(store, study_id, VersionStatus::Draft).await? {
-        Some(row) => Ok(Some(Arc::new(row.into_metadata(events(store, study_id).await?)?))),
-        None => Ok(None),
-    }
+    let key = version_key(store, study_id, VersionStatus::Draft).await?;
+    compiled(store, study_id, key).await
 }
+
+const CURRENT_KEYS: &str =
+    "SELECT id, status, updated_at FROM edc_metadata_versions WHERE study_id = $1 AND status IN ('production', 'draft')";
 
 /// What data entry uses: production, or the draft of a study still in development.
 pub async fn current(store: &Store, study_id: Uuid) -> Result<Option<Arc<Metadata>>> {
-    match production(store, study_id).await? {
-        Some(m) => Ok(Some(m)),
-        None => draft(store, study_id).await,
-    }
+    let keys: Vec<VersionKey> =
+        on!(store.db.read(), |c| sqlx::query_as::<_, VersionKey>(CURRENT_KEYS).bind(study_id).fetch_all(c).await)?;
+    compiled(store, study_id, pick_current(keys)).await
 }
 
-pub(crate) async fn current_in(tx: &mut Tx, study_id: Uuid) -> Result<Option<Metadata>> {
-    let row = match version_row_in(tx, study_id, VersionStatus::Production).await? {
-        Some(r) => Some(r),
-        None => version_row_in(tx, study_id, VersionStatus::Draft).await?,
-    };
-    match row {
-        Some(r) => Ok(Some(r.into_metadata(events_in(tx, study_id).await?)?)),
-        None => Ok(None),
-    }
+pub(crate) async fn current_in(tx: &mut Tx, study_id: Uuid) -> Result<Option<Arc<Metadata>>> {
+    let keys: Vec<VersionKey> =
+        tx_on!(tx, |c| sqlx::query_as::<_, VersionKey>(CURRENT_KEYS).bind(study_id).fetch_all(&mut *c).await)?;
+    compiled_in(tx, study_id, pick_current(keys)).await
 }
 
 /// The version a form was saved against (for reading it back), or the current one.
-pub(crate) async fn for_form_in(tx: &mut Tx, study_id: Uuid, number: i64) -> Result<Metadata> {
-    let sql = format!("{VERSION_SELECT} WHERE study_id = $1 AND number = $2");
-    let row = tx_on!(tx, |c| sqlx::query_as::<_, VersionRow>(sqlx::AssertSqlSafe(sql.clone()))
+pub(crate) async fn for_form_in(tx: &mut Tx, study_id: Uuid, number: i64) -> Result<Arc<Metadata>> {
+    let sql = format!("{KEY_SELECT} WHERE study_id = $1 AND number = $2");
+    let key = tx_on!(tx, |c| sqlx::query_as::<_, VersionKey>(sqlx::AssertSqlSafe(sql.clone()))
         .bind(study_id)
         .bind(number)
         .fetch_optional(&mut *c)
         .await)?;
-    match row {
-        Some(r) => r.into_metadata(events_in(tx, study_id).await?),
+    match key {
+        Some(k) => compiled_in(tx, study_id, Some(k)).await?.ok_or(StoreError::NotFound("metadata version")),
         None => current_in(tx, study_id).await?.ok_or(StoreError::NotFound("metadata version")),
     }
 }

@@ -88,13 +88,13 @@ pub async fn participant_record(store: &Store, participant_id: Uuid) -> Result<O
 
 /// The record of a participant, created on first use (named by the subject id).
 pub(crate) async fn participant_record_in(tx: &mut Tx, participant_id: Uuid) -> Result<Record> {
-    let existing: Option<Uuid> =
-        tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM edc_records WHERE participant_id = $1")
-            .bind(participant_id)
-            .fetch_optional(&mut *c)
-            .await)?;
-    if let Some(id) = existing {
-        return record_in(tx, id).await;
+    let sql = format!("{RECORD_SELECT} WHERE r.participant_id = $1");
+    let existing = tx_on!(tx, |c| sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(participant_id)
+        .fetch_optional(&mut *c)
+        .await)?;
+    if let Some(r) = existing {
+        return Ok(r);
     }
     let p = crate::participants::participant_in(tx, participant_id).await?;
     let id = new_id();
@@ -133,6 +133,11 @@ pub(crate) async fn named_record_in(
     if let Some(p) = participant {
         return Ok((participant_record_in(tx, p).await?, true));
     }
+    Ok((create_named_in(tx, study_id, name, site_id).await?, true))
+}
+
+/// Creates a free-standing record the caller knows is not there yet.
+pub(crate) async fn create_named_in(tx: &mut Tx, study_id: Uuid, name: &str, site_id: Option<Uuid>) -> Result<Record> {
     let id = new_id();
     let at = now();
     exec!(
@@ -145,7 +150,7 @@ pub(crate) async fn named_record_in(
         at
     )
     .map_err(|e| StoreError::from(e).unique_as("record", "a record with this name already exists in the study"))?;
-    Ok((record_in(tx, id).await?, true))
+    Ok(Record { id, study_id, record: name.to_string(), participant_id: None, site_id, created_at: at })
 }
 
 /// Which form of a record: event (visit code, `""` in a classic project), instrument, instance.
@@ -208,6 +213,19 @@ pub(crate) async fn form_by_key_in(tx: &mut Tx, record_id: Uuid, key: &FormKey) 
         .await)?)
 }
 
+/// A record's form by its key, if it was ever saved.
+pub async fn form_by_key(store: &Store, record_id: Uuid, key: &FormKey) -> Result<Option<Form>> {
+    let sql =
+        format!("{FORM_SELECT} WHERE f.record_id = $1 AND f.event = $2 AND f.instrument = $3 AND f.instance = $4");
+    Ok(on!(store.db.read(), |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(record_id)
+        .bind(&key.event)
+        .bind(&key.instrument)
+        .bind(key.instance)
+        .fetch_optional(c)
+        .await)?)
+}
+
 pub(crate) async fn form_in(tx: &mut Tx, id: Uuid) -> Result<Form> {
     let sql = format!("{FORM_SELECT} WHERE f.id = $1");
     tx_on!(tx, |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&mut *c).await)?
@@ -221,6 +239,15 @@ pub async fn form(store: &Store, id: Uuid) -> Result<Form> {
         .fetch_optional(c)
         .await)?
     .ok_or(StoreError::NotFound("form"))
+}
+
+/// Every form of a record, inside a transaction.
+pub(crate) async fn record_forms_in(tx: &mut Tx, record_id: Uuid) -> Result<Vec<Form>> {
+    let sql = format!("{FORM_SELECT} WHERE f.record_id = $1");
+    Ok(tx_on!(tx, |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(record_id)
+        .fetch_all(&mut *c)
+        .await)?)
 }
 
 /// Every form of a record.

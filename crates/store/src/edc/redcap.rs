@@ -188,7 +188,7 @@ pub struct StoredFile {
 }
 
 /// The record, the metadata and the form key of a slot, or why there is none.
-async fn slot_in(tx: &mut Tx, study_id: Uuid, slot: &FileSlot) -> Result<(Metadata, Record, FormKey)> {
+async fn slot_in(tx: &mut Tx, study_id: Uuid, slot: &FileSlot) -> Result<(std::sync::Arc<Metadata>, Record, FormKey)> {
     let meta = metadata::current_in(tx, study_id)
         .await?
         .ok_or_else(|| StoreError::Refused("the study has no instruments yet".into()))?;

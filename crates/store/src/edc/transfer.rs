@@ -13,7 +13,7 @@ pub mod odm;
 
 use super::metadata::{self, Metadata};
 use super::records::{self, FormKey, Record, RecordValue};
-use super::{Blanks, FormInput, RecordContext, STATUS_LABELS, check_record_name, save_in};
+use super::{Blanks, FormInput, RecordContext, RecordState, STATUS_LABELS, check_record_name, local_now_in, save_with};
 use crate::{Acting, Result, Store, StoreError, Tx, exec, on, tx_on};
 use chrono::{DateTime, NaiveDate, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
@@ -966,14 +966,16 @@ async fn import_in(
     let reason = Some(opts.reason.clone()).filter(|r| !r.trim().is_empty());
     let blanks = if opts.overwrite { Blanks::Erase } else { Blanks::Keep };
     let mut outcome = ImportOutcome::default();
+    // The site-local now per site, read once for the whole import.
+    let mut zones: HashMap<Option<Uuid>, chrono::NaiveDateTime> = HashMap::new();
     for given in order {
         let rows = by_record.remove(&given).unwrap_or_default();
         let first_line = rows.first().map(|r| r.line).unwrap_or(0);
         let at = |line: usize, col: &str| format!("row {line}, {col}");
-        let record: Record = if opts.force_auto_number {
+        let (record, created): (Record, bool) = if opts.force_auto_number {
             let name = next_auto.to_string();
             next_auto += 1;
-            let (r, _) = records::named_record_in(tx, study_id, &name, None).await?;
+            let r = records::named_record_in(tx, study_id, &name, None).await?;
             outcome.auto_ids.push((given.clone(), name));
             r
         } else {
@@ -985,19 +987,18 @@ async fn import_in(
                 }
             };
             match records::record_named_in(tx, study_id, &name).await? {
-                Some(r) => r,
+                Some(r) => (r, false),
                 None => {
-                    let participant: Option<Option<Uuid>> = tx_on!(tx, |c| sqlx::query_scalar(
-                        "SELECT site_id FROM participants WHERE study_id = $1 AND subject_id = $2"
+                    // A trial's participant keeps the record named by its subject id.
+                    let participant: Option<(Uuid, Uuid)> = tx_on!(tx, |c| sqlx::query_as(
+                        "SELECT id, site_id FROM participants WHERE study_id = $1 AND subject_id = $2"
                     )
                     .bind(study_id)
                     .bind(&name)
                     .fetch_optional(&mut *c)
-                    .await)?
-                    .map(Some);
-                    let site = participant.flatten();
+                    .await)?;
                     if let Some(allowed) = sites
-                        && !site.is_some_and(|s| allowed.contains(&s))
+                        && !participant.is_some_and(|(_, s)| allowed.contains(&s))
                     {
                         errors.push(FieldError::new(
                             at(first_line, &record_id),
@@ -1005,7 +1006,10 @@ async fn import_in(
                         ));
                         continue;
                     }
-                    records::named_record_in(tx, study_id, &name, None).await?.0
+                    match participant {
+                        Some((p, _)) => (records::participant_record_in(tx, p).await?, true),
+                        None => (records::create_named_in(tx, study_id, &name, None).await?, true),
+                    }
                 }
             }
         };
@@ -1019,21 +1023,20 @@ async fn import_in(
             continue;
         }
         outcome.ids.push(record.record.clone());
-        let existing: HashSet<(String, String, i64)> = if blanks == Blanks::Erase {
-            let keys: Vec<(String, String, i64)> = tx_on!(tx, |c| sqlx::query_as(
-                "SELECT event, instrument, instance FROM edc_forms WHERE record_id = $1"
-            )
-            .bind(record.id)
-            .fetch_all(&mut *c)
-            .await)?;
-            keys.into_iter().collect()
-        } else {
-            HashSet::new()
+        // A record this import created has nothing saved yet: there is nothing to read.
+        let mut state = if created { RecordState::default() } else { RecordState::load_in(tx, record.id).await? };
+        let local_now = match zones.get(&record.site_id) {
+            Some(n) => *n,
+            None => {
+                let n = local_now_in(tx, record.site_id).await?;
+                zones.insert(record.site_id, n);
+                n
+            }
         };
         for row in rows {
             for (key, values, status) in row.forms {
                 let given = values.iter().any(|(_, v)| !v.trim().is_empty()) || status.is_some();
-                if !given && !existing.contains(&(key.event.clone(), key.instrument.clone(), key.instance)) {
+                if !given && !state.has_form(&key) {
                     continue;
                 }
                 let instrument = key.instrument.clone();
@@ -1047,7 +1050,7 @@ async fn import_in(
                     blanks,
                     from_page: false,
                 };
-                match save_in(tx, &meta, &record, &input).await {
+                match save_with(tx, &meta, &record, &mut state, local_now, &input).await {
                     Ok(_) => {}
                     Err(StoreError::Invalid(inv)) => {
                         errors.extend(inv.0.into_iter().map(|fe| {

@@ -172,7 +172,7 @@ pub struct FormState {
 
 pub async fn form_state(state: &AppState, subject: &Subject, key: FormKey) -> ApiResult<FormState> {
     let form = match &subject.record {
-        Some(r) => records::forms(&state.store, r.id).await?.into_iter().find(|f| f.key() == key),
+        Some(r) => records::form_by_key(&state.store, r.id, &key).await?,
         None => None,
     };
     let values = match &form {
