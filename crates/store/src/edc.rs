@@ -120,9 +120,8 @@ impl RecordState {
             Some(f) => *f = form.clone(),
             None => self.forms.push(form.clone()),
         }
-        let same = |v: &RecordValue| {
-            v.event == form.event && v.instrument == form.instrument && v.instance == form.instance
-        };
+        let same =
+            |v: &RecordValue| v.event == form.event && v.instrument == form.instrument && v.instance == form.instance;
         for (field, (_, new)) in changes {
             match self.values.iter().position(|v| same(v) && v.field == *field) {
                 Some(i) if new.is_empty() => {
@@ -465,7 +464,8 @@ pub(crate) async fn save_with(
                 at,
                 f.id
             )?;
-            let form = Form { status, version_number: meta.number, revision: f.revision + 1, updated_at: at, ..f.clone() };
+            let form =
+                Form { status, version_number: meta.number, revision: f.revision + 1, updated_at: at, ..f.clone() };
             (form, false)
         }
         None => {
@@ -534,8 +534,7 @@ async fn write_values(
     let set: Vec<(&String, &String)> =
         changes.iter().filter(|(_, (_, new))| !new.is_empty()).map(|(f, (_, new))| (f, new)).collect();
     for chunk in set.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<String> =
-            (0..chunk.len()).map(|i| format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
+        let rows: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
         let sql = format!(
             "INSERT INTO edc_values (form_id, field, value) VALUES {} ON CONFLICT (form_id, field) DO UPDATE SET value = excluded.value",
             rows.join(", ")

@@ -311,6 +311,32 @@ async fn longitudinal_forms_follow_the_schedule_of_events(db: &TestDb) {
     let bmi = records::form_values(&store, bl.form.id).await.unwrap()["bmi"].clone();
     let expected = (80.0 / (height / 100.0).powi(2) * 10.0).round() / 10.0;
     assert_eq!(bmi.parse::<f64>().unwrap(), expected);
+    // The demo has reviewed work: verified, signed and locked screening visits, and the
+    // device study's instruments with a signed implant procedure.
+    let mut verified = 0;
+    let mut signed = 0;
+    let mut locked = 0;
+    for p in people.iter().filter(|p| p.site_code == "BOS") {
+        let Some(r) = records::participant_record(&store, p.id).await.unwrap() else { continue };
+        for f in records::forms(&store, r.id).await.unwrap() {
+            verified += usize::from(!review::verifications(&store, f.id).await.unwrap().is_empty());
+            signed += usize::from(review::signatures_over_form(&store, f.id).await.unwrap().iter().any(|s| s.valid));
+            locked += usize::from(f.locked());
+        }
+    }
+    assert!(verified >= 10 && signed >= 10 && locked >= 4, "{verified} verified, {signed} signed, {locked} locked");
+    let af = trials::study_by_code(&store, "AORTA-FLEX").await.unwrap();
+    let af_meta = metadata::current(&store, af.id).await.unwrap().expect("AORTA-FLEX instruments");
+    assert_eq!(
+        af_meta.dictionary.instruments(),
+        vec!["demographics", "eligibility", "procedure", "echocardiogram", "kccq"]
+    );
+    let af_people = participants::participants(&store, af.id, None).await.unwrap();
+    let implanted = af_people.iter().find(|p| p.enrolled_on.is_some() && p.site_code == "BOS").unwrap();
+    let r = records::participant_record(&store, implanted.id).await.unwrap().unwrap();
+    let forms = records::forms(&store, r.id).await.unwrap();
+    let procedure = forms.iter().find(|f| f.event == "PROC").unwrap();
+    assert!(review::signatures_over_form(&store, procedure.id).await.unwrap().iter().any(|s| s.valid));
     // The empty SANDBOX study is in development with no instruments.
     let sandbox = trials::study_by_code(&store, "SANDBOX").await.unwrap();
     assert!(metadata::current(&store, sandbox.id).await.unwrap().is_none());
@@ -324,10 +350,18 @@ async fn verification_locks_and_signatures_follow_the_data(db: &TestDb) {
     let investigator = Acting::user(world.users[&Role::Investigator], None);
     let study = world.study.id;
     let people = participants::participants(&store, study, None).await.unwrap();
-    let p = people.iter().find(|p| p.randomized_on.is_some() && p.site_code == "BOS").expect("a Boston participant");
-    let record = records::participant_record(&store, p.id).await.unwrap().unwrap();
-    let forms = records::forms(&store, record.id).await.unwrap();
-    let vitals = forms.iter().find(|f| f.event == "SCR" && f.instrument == "vital_signs").unwrap().clone();
+    // A Boston participant whose screening the demo has not reviewed already.
+    let mut unreviewed = None;
+    for p in people.iter().filter(|p| p.randomized_on.is_some() && p.site_code == "BOS") {
+        let record = records::participant_record(&store, p.id).await.unwrap().unwrap();
+        let forms = records::forms(&store, record.id).await.unwrap();
+        let vitals = forms.iter().find(|f| f.event == "SCR" && f.instrument == "vital_signs").unwrap().clone();
+        if !vitals.locked() && review::verifications(&store, vitals.id).await.unwrap().is_empty() {
+            unreviewed = Some((p, record, vitals));
+            break;
+        }
+    }
+    let (p, record, vitals) = unreviewed.expect("a Boston participant not yet reviewed");
     let edit = |values: &[(&str, &str)], reason: &str| FormInput {
         key: FormKey::new("SCR", "vital_signs", 1),
         values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),

@@ -1,7 +1,11 @@
 //! The demo's data capture: CARDIO-HF3 gets a production dictionary (demographics,
 //! eligibility, vital signs, laboratory results, concomitant medications) mapped to its visits,
-//! data for every participant who reached screening, and open queries from the monitor; the
-//! empty SANDBOX study is in development with no instruments, for trying `import_metadata`.
+//! data for every participant who reached screening, open queries from the monitor, and
+//! screening visits the monitor verified and the investigator signed (one of them locked);
+//! AORTA-FLEX gets its device-study instruments (demographics, eligibility, implant procedure,
+//! echocardiogram, KCCQ) with data up to each participant's last visit due, and a verified and
+//! signed implant; the empty SANDBOX study is in development with no instruments, for trying
+//! `import_metadata`.
 
 use super::DemoWorld;
 use crate::edc::metadata::{self, EventForms, InstrumentSetting};
@@ -12,6 +16,43 @@ use clinbridge_core::identity::{Code, Grant, Role, Scope};
 use clinbridge_core::participants::Status;
 
 const HEADER: &str = "Variable / Field Name,Form Name,Section Header,Field Type,Field Label,\"Choices, Calculations, OR Slider Labels\",Field Note,Text Validation Type OR Show Slider Number,Text Validation Min,Text Validation Max,Identifier?,Branching Logic (Show field only if...),Required Field?,Custom Alignment,Question Number (surveys only),Matrix Group Name,Matrix Ranking?,Field Annotation";
+
+const AF_FIELDS: &[&str] = &[
+    "record_id,demographics,,text,Subject ID,,,,,,,,,,,,,",
+    "initials,demographics,,text,Participant initials,,Three letters,alpha_only,,,y,,,,,,,",
+    "dob,demographics,,text,Date of birth,,,date_mdy,1920-01-01,today,y,,y,,,,,",
+    "sex,demographics,,radio,Sex at birth,\"1, Male | 2, Female\",,,,,,,y,,,,,",
+    "height,demographics,,text,Height (cm),,,integer,120,220,,,y,,,,,",
+    "weight,demographics,,text,Weight (kg),,,number_1dp,30,250,,,y,,,,,",
+    "bsa,demographics,,calc,Body surface area (m2),\"round(sqrt([height] * [weight] / 3600), 2)\",Mosteller formula,,,,,,,,,,,",
+    "ava,eligibility,Inclusion,text,Aortic valve area (cm2),,,number_2dp,0.2,3,,,y,,,,,",
+    "mean_gradient,eligibility,,text,Mean aortic gradient (mmHg),,,integer,0,150,,,y,,,,,",
+    "severe_as,eligibility,,calc,Severe aortic stenosis,\"if([ava] <= 1 or [mean_gradient] >= 40, 1, 0)\",1 = severe,,,,,,,,,,,",
+    "sts_prom,eligibility,,text,STS predicted risk of mortality (%),,,number_1dp,0,50,,,y,,,,,",
+    "annulus_ok,eligibility,,yesno,Annulus size suitable for the device on CT?,,,,,,,,y,,,,,",
+    "bicuspid,eligibility,Exclusion,yesno,Bicuspid aortic valve?,,,,,,,,y,,,,,",
+    "prior_valve,eligibility,,yesno,Prior prosthetic aortic valve?,,,,,,,,y,,,,,",
+    "lvef,eligibility,,text,LVEF (%),,,integer,5,80,,,y,,,,,",
+    "eligible,eligibility,,calc,Eligible,\"if([severe_as] = 1 and [sts_prom] < 4 and [annulus_ok] = '1' and [bicuspid] = '0' and [prior_valve] = '0' and [lvef] >= 30, 1, 0)\",1 = eligible,,,,,,,,,,,",
+    "proc_date,procedure,,text,Date of implant,,,date_ymd,,today,,,y,,,,,@TODAY",
+    "access,procedure,,radio,Access route,\"1, Transfemoral | 2, Transaxillary | 3, Transapical\",,,,,,,y,,,,,",
+    "valve_size,procedure,,radio,Valve size,\"20, 20 mm | 23, 23 mm | 26, 26 mm | 29, 29 mm\",,,,,,,y,,,,,",
+    "predilation,procedure,,yesno,Balloon predilation?,,,,,,,,y,,,,,",
+    "proc_minutes,procedure,,text,Procedure time (minutes),,,integer,10,600,,,y,,,,,",
+    "success,procedure,,yesno,Device success?,,,,,,,,y,,,,,",
+    "failure_reason,procedure,,notes,What went wrong,,,,,,,[success] = '0',y,,,,,",
+    "echo_date,echocardiogram,,text,Date of echocardiogram,,,date_ymd,,today,,,y,,,,,",
+    "echo_gradient,echocardiogram,,text,Mean gradient (mmHg),,,number_1dp,0,100,,,y,,,,,",
+    "peak_velocity,echocardiogram,,text,Peak velocity (m/s),,,number_1dp,0,7,,,y,,,,,",
+    "pvl,echocardiogram,,radio,Paravalvular leak,\"0, None | 1, Trace | 2, Mild | 3, Moderate | 4, Severe\",,,,,,,y,,,,,",
+    "echo_lvef,echocardiogram,,text,LVEF (%),,,integer,5,80,,,y,,,,,",
+    "kccq_date,kccq,,text,Date completed,,,date_ymd,,today,,,y,,,,,",
+    "kccq_physical,kccq,,text,Physical limitation score,,,integer,0,100,,,y,,,,,",
+    "kccq_symptoms,kccq,,text,Symptom frequency score,,,integer,0,100,,,y,,,,,",
+    "kccq_qol,kccq,,text,Quality of life score,,,integer,0,100,,,y,,,,,",
+    "kccq_social,kccq,,text,Social limitation score,,,integer,0,100,,,y,,,,,",
+    "kccq_overall,kccq,,calc,Overall summary score,\"round(mean([kccq_physical], [kccq_symptoms], [kccq_qol], [kccq_social]), 1)\",,,,,,,,,,,,",
+];
 
 const HF3_FIELDS: &[&str] = &[
     "record_id,demographics,,text,Subject ID,,,,,,,,,,,,,",
@@ -98,6 +139,8 @@ pub(super) async fn seed(store: &Store, world: &DemoWorld) -> Result<()> {
     let people = crate::participants::participants(store, study, None).await?;
     let monitor = Acting::user(world.users.get(&Role::Monitor).copied().unwrap_or_default(), None);
     let mut queried = 0;
+    // Boston records that reached baseline: their screening visits are reviewed below.
+    let mut reviewed = Vec::new();
     for p in people.iter().filter(|p| p.screened_on.is_some() && p.status() != Status::Prescreen) {
         let site = world.sites.iter().find(|s| s.id == p.site_id).map(|s| s.code.clone()).unwrap_or_default();
         let by = Acting::user(super::calendar::coordinator(store, world, &site).await?, None);
@@ -164,6 +207,9 @@ pub(super) async fn seed(store: &Store, world: &DemoWorld) -> Result<()> {
             let offset = (p.randomized_on.or(p.enrolled_on).unwrap_or(screened) - screened).num_days();
             edc::save_for_participant(store, &by, p.id, form("BL", "vital_signs", 1, vitals(&mut dice, offset), 1))
                 .await?;
+            if site == "BOS" && reviewed.len() < 3 {
+                reviewed.push(scr_vitals.form.record_id);
+            }
         }
         if queried < 3 && !failed {
             queried += 1;
@@ -179,6 +225,17 @@ pub(super) async fn seed(store: &Store, world: &DemoWorld) -> Result<()> {
         }
     }
 
+    // The monitor verifies those screening visits against the source, the investigator signs
+    // them, and the data manager locks the first.
+    let investigator = Acting::user(world.users.get(&Role::Investigator).copied().unwrap_or_default(), None);
+    for (n, record) in reviewed.iter().enumerate() {
+        review(store, &monitor, &investigator, *record, "SCR").await?;
+        if n == 0 {
+            crate::edc::review::lock_visit(store, &dm, *record, "SCR", 1, true).await?;
+        }
+    }
+    aorta_flex(store, world, &dm, &monitor, &investigator).await?;
+
     // SANDBOX: an empty study in development, for trying the REDCap API's import_metadata.
     let sandbox = crate::trials::create_study(
         store,
@@ -191,6 +248,149 @@ pub(super) async fn seed(store: &Store, world: &DemoWorld) -> Result<()> {
         if let Some(user) = world.users.get(&role) {
             crate::identity::add_grant(store, &world.admin, *user, Grant { role, scope: Scope::Study(sandbox.id) })
                 .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The monitor verifies every answered field of a visit; the investigator signs it.
+async fn review(store: &Store, monitor: &Acting, investigator: &Acting, record: uuid::Uuid, event: &str) -> Result<()> {
+    crate::edc::review::verify_visit(store, monitor, record, event, 1).await?;
+    let scope = crate::edc::review::SignedScope::Visit { record_id: record, event: event.into(), instance: 1 };
+    crate::edc::review::sign(store, investigator, super::DEMO_PASSWORD, scope).await?;
+    Ok(())
+}
+
+/// AORTA-FLEX: the device study's instruments in production, mapped to its visits, with data
+/// for each participant up to the last visit already due, and the first Boston implant verified
+/// and signed.
+async fn aorta_flex(
+    store: &Store,
+    world: &DemoWorld,
+    dm: &Acting,
+    monitor: &Acting,
+    investigator: &Acting,
+) -> Result<()> {
+    let study = crate::trials::study_by_code(store, "AORTA-FLEX").await?;
+    let csv = format!("{HEADER}\n{}\n", AF_FIELDS.join("\n"));
+    metadata::import_dictionary(store, dm, study.id, csv.as_bytes()).await?;
+    let mut design = metadata::working_design(store, study.id).await?;
+    let map = |event: &str, instruments: &[&str]| EventForms {
+        event: event.into(),
+        instruments: instruments.iter().map(|s| s.to_string()).collect(),
+    };
+    design.event_forms = vec![
+        map("SCR", &["demographics", "eligibility", "echocardiogram", "kccq"]),
+        map("PROC", &["procedure"]),
+        map("DIS", &["echocardiogram"]),
+        map("D30", &["echocardiogram", "kccq"]),
+        map("M6", &["echocardiogram"]),
+        map("Y1", &["echocardiogram", "kccq"]),
+    ];
+    design.instruments = vec![InstrumentSetting { name: "kccq".into(), label: "KCCQ-12".into(), repeating: false }];
+    design.missing_codes = "NA, Not applicable | UNK, Unknown | ND, Not done".into();
+    metadata::save_draft(store, dm, study.id, design, "visits mapped").await?;
+    metadata::publish(store, dm, study.id, None).await?;
+
+    let today = crate::now().date_naive();
+    let mut dice = Dice(20_261_123);
+    let mut signed = false;
+    let people = crate::participants::participants(store, study.id, None).await?;
+    for p in people.iter().filter(|p| p.screened_on.is_some() && p.status() != Status::Prescreen) {
+        let site = world.sites.iter().find(|s| s.id == p.site_id).map(|s| s.code.clone()).unwrap_or_default();
+        let by = Acting::user(super::calendar::coordinator(store, world, &site).await?, None);
+        let screened = p.screened_on.unwrap_or(today);
+        let ymd = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+        let female = dice.roll(0, 1) == 0;
+        let height = if female { dice.roll(150, 172) } else { dice.roll(163, 190) };
+        let letters: String = (0..3).map(|_| char::from(b'A' + dice.roll(0, 25) as u8)).collect();
+        let demo = vec![
+            ("initials", letters),
+            ("dob", format!("{}-{:02}-{:02}", 1938 + dice.roll(0, 20), dice.roll(1, 12), dice.roll(1, 28))),
+            ("sex", if female { "2" } else { "1" }.to_string()),
+            ("height", height.to_string()),
+            ("weight", format!("{}.{}", dice.roll(55, 105), dice.roll(0, 9))),
+        ];
+        edc::save_for_participant(store, &by, p.id, form("SCR", "demographics", 1, demo, 2)).await?;
+        let failed = p.status() == Status::ScreenFailed;
+        let eligibility = vec![
+            ("ava", format!("0.{:02}", dice.roll(55, 95))),
+            ("mean_gradient", dice.roll(40, 62).to_string()),
+            ("sts_prom", format!("{}.{}", dice.roll(1, 3), dice.roll(0, 9))),
+            ("annulus_ok", "1".to_string()),
+            ("bicuspid", if failed { "1" } else { "0" }.to_string()),
+            ("prior_valve", "0".to_string()),
+            ("lvef", dice.roll(35, 65).to_string()),
+        ];
+        edc::save_for_participant(store, &by, p.id, form("SCR", "eligibility", 1, eligibility, 2)).await?;
+        let echo = |dice: &mut Dice, on: chrono::NaiveDate, native: bool| {
+            let (gradient, velocity) =
+                if native { (dice.roll(40, 60), dice.roll(40, 52)) } else { (dice.roll(6, 14), dice.roll(17, 26)) };
+            vec![
+                ("echo_date", ymd(on)),
+                ("echo_gradient", format!("{gradient}.{}", dice.roll(0, 9))),
+                ("peak_velocity", format!("{}.{}", velocity / 10, velocity % 10)),
+                (
+                    "pvl",
+                    if native { "0".to_string() } else { ["0", "1", "1", "2"][dice.roll(0, 3) as usize].to_string() },
+                ),
+                ("echo_lvef", dice.roll(40, 65).to_string()),
+            ]
+        };
+        let kccq = |dice: &mut Dice, on: chrono::NaiveDate, base: i64| {
+            vec![
+                ("kccq_date", ymd(on)),
+                ("kccq_physical", dice.roll(base, base + 20).min(100).to_string()),
+                ("kccq_symptoms", dice.roll(base, base + 20).min(100).to_string()),
+                ("kccq_qol", dice.roll(base, base + 20).min(100).to_string()),
+                ("kccq_social", dice.roll(base, base + 20).min(100).to_string()),
+            ]
+        };
+        edc::save_for_participant(
+            store,
+            &by,
+            p.id,
+            form("SCR", "echocardiogram", 1, echo(&mut dice, screened, true), 2),
+        )
+        .await?;
+        edc::save_for_participant(store, &by, p.id, form("SCR", "kccq", 1, kccq(&mut dice, screened, 35), 2)).await?;
+        let Some(implant) = p.enrolled_on else { continue };
+        let success = dice.roll(0, 9) > 0;
+        let mut procedure = vec![
+            ("proc_date", ymd(implant)),
+            ("access", if dice.roll(0, 9) > 0 { "1" } else { "2" }.to_string()),
+            ("valve_size", ["23", "26", "26", "29"][dice.roll(0, 3) as usize].to_string()),
+            ("predilation", if dice.roll(0, 2) == 0 { "1" } else { "0" }.to_string()),
+            ("proc_minutes", dice.roll(48, 95).to_string()),
+            ("success", if success { "1" } else { "0" }.to_string()),
+        ];
+        if !success {
+            procedure.push((
+                "failure_reason",
+                "Moderate paravalvular leak after deployment; post-dilated with partial improvement.".to_string(),
+            ));
+        }
+        let proc_form = edc::save_for_participant(store, &by, p.id, form("PROC", "procedure", 1, procedure, 2)).await?;
+        for (event, offset, with_kccq) in [("DIS", 1, false), ("D30", 30, true), ("M6", 180, false), ("Y1", 365, true)]
+        {
+            let on = implant + chrono::Duration::days(offset);
+            if on > today {
+                break;
+            }
+            edc::save_for_participant(
+                store,
+                &by,
+                p.id,
+                form(event, "echocardiogram", 1, echo(&mut dice, on, false), 2),
+            )
+            .await?;
+            if with_kccq {
+                edc::save_for_participant(store, &by, p.id, form(event, "kccq", 1, kccq(&mut dice, on, 60), 1)).await?;
+            }
+        }
+        if !signed && site == "BOS" {
+            signed = true;
+            review(store, monitor, investigator, proc_form.form.record_id, "PROC").await?;
         }
     }
     Ok(())

@@ -556,8 +556,7 @@ pub async fn draft(store: &Store, study_id: Uuid) -> Result<Option<Arc<Metadata>
     compiled(store, study_id, key).await
 }
 
-const CURRENT_KEYS: &str =
-    "SELECT id, status, updated_at FROM edc_metadata_versions WHERE study_id = $1 AND status IN ('production', 'draft')";
+const CURRENT_KEYS: &str = "SELECT id, status, updated_at FROM edc_metadata_versions WHERE study_id = $1 AND status IN ('production', 'draft')";
 
 /// What data entry uses: production, or the draft of a study still in development.
 pub async fn current(store: &Store, study_id: Uuid) -> Result<Option<Arc<Metadata>>> {
