@@ -73,12 +73,8 @@ const SITE_ZONE: &str = "SELECT time_zone FROM sites WHERE id = $1";
 
 /// The site-local now a form's `today` and `now` read (the site's clock when the record has a
 /// site; UTC in a data-capture project without one).
-pub(crate) async fn local_now_in(tx: &mut Tx, site: Option<Uuid>) -> Result<NaiveDateTime> {
-    let zone: Option<String> = match site {
-        Some(site) => crate::tx_on!(tx, |c| sqlx::query_scalar(SITE_ZONE).bind(site).fetch_optional(&mut *c).await)?,
-        None => None,
-    };
-    Ok(now_in_zone(zone))
+pub(crate) fn record_now(record: &Record) -> NaiveDateTime {
+    now_in_zone(record.time_zone.clone())
 }
 
 /// A record as a save finds it: its forms and every value. A save reads it once and keeps it
@@ -337,8 +333,7 @@ fn check_input(
 /// Saves one form inside a transaction. The metadata is the study's current version.
 pub(crate) async fn save_in(tx: &mut Tx, meta: &Metadata, record: &Record, input: &FormInput) -> Result<Saved> {
     let mut state = RecordState::load_in(tx, record.id).await?;
-    let local_now = local_now_in(tx, record.site_id).await?;
-    save_with(tx, meta, record, &mut state, local_now, input).await
+    save_with(tx, meta, record, &mut state, record_now(record), input).await
 }
 
 /// Saves one form of a record whose state the caller has read (and keeps current), with the
@@ -373,13 +368,6 @@ pub(crate) async fn save_with(
     }
     let existing = state.form(key).cloned();
     if let Some(f) = &existing {
-        if f.locked() {
-            return Err(StoreError::Refused(format!(
-                "{} is locked{}: unlock it before changing it",
-                meta.label(&key.instrument),
-                if f.event_locked { " with its visit" } else { "" }
-            )));
-        }
         if let Some(seen) = input.revision
             && seen != f.revision
         {
@@ -443,6 +431,16 @@ pub(crate) async fn save_with(
         }
     }
     let status_changed = existing.as_ref().is_some_and(|f| f.status != status);
+    // A locked form refuses any change; saving what it already holds (a re-import) is no change.
+    if let Some(f) = existing.as_ref().filter(|f| f.locked())
+        && (!changes.is_empty() || status_changed)
+    {
+        return Err(StoreError::Refused(format!(
+            "{} is locked{}: unlock it before changing it",
+            meta.label(&key.instrument),
+            if f.event_locked { " with its visit" } else { "" }
+        )));
+    }
     let reason = input.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
     if existing.is_some() && !changes.is_empty() && reason.is_none() {
         return Err(Invalid::one("reason", "give a reason for changing data already saved").into());

@@ -18,6 +18,9 @@ pub struct Record {
     /// The participant's site, or the record's own in a data-capture project.
     pub site_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// The site's time zone, which a form's `today` and `now` read (none without a site).
+    #[serde(skip)]
+    pub time_zone: Option<String>,
 }
 
 impl Record {
@@ -28,8 +31,10 @@ impl Record {
 }
 
 const RECORD_SELECT: &str =
-    "SELECT r.id, r.study_id, r.record, r.participant_id, COALESCE(p.site_id, r.site_id) AS site_id, r.created_at
-     FROM edc_records r LEFT JOIN participants p ON p.id = r.participant_id";
+    "SELECT r.id, r.study_id, r.record, r.participant_id, COALESCE(p.site_id, r.site_id) AS site_id, r.created_at,
+        s.time_zone
+     FROM edc_records r LEFT JOIN participants p ON p.id = r.participant_id
+     LEFT JOIN sites s ON s.id = COALESCE(p.site_id, r.site_id)";
 
 pub async fn record(store: &Store, id: Uuid) -> Result<Record> {
     let sql = format!("{RECORD_SELECT} WHERE r.id = $1");
@@ -150,7 +155,14 @@ pub(crate) async fn create_named_in(tx: &mut Tx, study_id: Uuid, name: &str, sit
         at
     )
     .map_err(|e| StoreError::from(e).unique_as("record", "a record with this name already exists in the study"))?;
-    Ok(Record { id, study_id, record: name.to_string(), participant_id: None, site_id, created_at: at })
+    let time_zone: Option<String> = match site_id {
+        Some(site) => tx_on!(tx, |c| sqlx::query_scalar("SELECT time_zone FROM sites WHERE id = $1")
+            .bind(site)
+            .fetch_optional(&mut *c)
+            .await)?,
+        None => None,
+    };
+    Ok(Record { id, study_id, record: name.to_string(), participant_id: None, site_id, created_at: at, time_zone })
 }
 
 /// Which form of a record: event (visit code, `""` in a classic project), instrument, instance.

@@ -13,7 +13,7 @@ pub mod odm;
 
 use super::metadata::{self, Metadata};
 use super::records::{self, FormKey, Record, RecordValue};
-use super::{Blanks, FormInput, RecordContext, RecordState, STATUS_LABELS, check_record_name, local_now_in, save_with};
+use super::{Blanks, FormInput, RecordContext, RecordState, STATUS_LABELS, check_record_name, save_with};
 use crate::{Acting, Result, Store, StoreError, Tx, exec, on, tx_on};
 use chrono::{DateTime, NaiveDate, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
@@ -966,8 +966,6 @@ async fn import_in(
     let reason = Some(opts.reason.clone()).filter(|r| !r.trim().is_empty());
     let blanks = if opts.overwrite { Blanks::Erase } else { Blanks::Keep };
     let mut outcome = ImportOutcome::default();
-    // The site-local now per site, read once for the whole import.
-    let mut zones: HashMap<Option<Uuid>, chrono::NaiveDateTime> = HashMap::new();
     for given in order {
         let rows = by_record.remove(&given).unwrap_or_default();
         let first_line = rows.first().map(|r| r.line).unwrap_or(0);
@@ -1025,14 +1023,7 @@ async fn import_in(
         outcome.ids.push(record.record.clone());
         // A record this import created has nothing saved yet: there is nothing to read.
         let mut state = if created { RecordState::default() } else { RecordState::load_in(tx, record.id).await? };
-        let local_now = match zones.get(&record.site_id) {
-            Some(n) => *n,
-            None => {
-                let n = local_now_in(tx, record.site_id).await?;
-                zones.insert(record.site_id, n);
-                n
-            }
-        };
+        let local_now = super::record_now(&record);
         for row in rows {
             for (key, values, status) in row.forms {
                 let given = values.iter().any(|(_, v)| !v.trim().is_empty()) || status.is_some();
