@@ -61,6 +61,8 @@ pub struct Saved {
     /// Field → (old, new), calculated fields included.
     pub changes: BTreeMap<String, (String, String)>,
     pub created: bool,
+    /// The form's values after the save, by field (blank ones left out).
+    pub values: BTreeMap<String, String>,
 }
 
 /// Now on a site's clock, UTC for an unknown zone or none.
@@ -494,12 +496,14 @@ pub(crate) async fn save_with(
                 locked_by: None,
                 locked_at: None,
                 event_locked: false,
+                verified: false,
                 updated_at: at,
             };
             (form, true)
         }
     };
-    write_values(tx, form.id, &changes, created).await?;
+    let verified = existing.as_ref().is_some_and(|f| f.verified);
+    write_values(tx, form.id, &changes, verified).await?;
     if created || !changes.is_empty() || status_changed {
         exec!(tx, "UPDATE edc_records SET updated_at = $1 WHERE id = $2", at, record.id)?;
         let old: BTreeMap<&String, &String> = changes.iter().map(|(f, (o, _))| (f, o)).collect();
@@ -515,19 +519,21 @@ pub(crate) async fn save_with(
         );
     }
     state.saved(&form, &changes);
-    Ok(Saved { form, changes, created })
+    next.retain(|_, v| !v.is_empty());
+    Ok(Saved { form, changes, created, values: next })
 }
 
 /// Most rows one statement carries (three parameters each, well under either engine's limit).
 const ROWS_PER_STATEMENT: usize = 300;
 
 /// Writes a form's changed values: the new ones upserted and the erased ones deleted, a few
-/// statements for the whole form, and drops the verifications of every changed field.
+/// statements for the whole form, and drops the verifications of every changed field (when the
+/// form has any).
 async fn write_values(
     tx: &mut Tx,
     form_id: Uuid,
     changes: &BTreeMap<String, (String, String)>,
-    created: bool,
+    verified: bool,
 ) -> Result<()> {
     let set: Vec<(&String, &String)> =
         changes.iter().filter(|(_, (_, new))| !new.is_empty()).map(|(f, (_, new))| (f, new)).collect();
@@ -547,7 +553,7 @@ async fn write_values(
     }
     let erased: Vec<&String> = changes.iter().filter(|(_, (_, new))| new.is_empty()).map(|(f, _)| f).collect();
     delete_fields(tx, "edc_values", form_id, &erased).await?;
-    if !created {
+    if verified {
         let changed: Vec<&String> = changes.keys().collect();
         delete_fields(tx, "edc_verifications", form_id, &changed).await?;
     }

@@ -139,7 +139,7 @@ pub(super) async fn seed(store: &Store, world: &DemoWorld) -> Result<()> {
     let people = crate::participants::participants(store, study, None).await?;
     let monitor = Acting::user(world.users.get(&Role::Monitor).copied().unwrap_or_default(), None);
     let mut queried = 0;
-    // Boston records that reached baseline: their screening visits are reviewed below.
+    // Boston records that reached baseline: some of their screening visits are reviewed below.
     let mut reviewed = Vec::new();
     for p in people.iter().filter(|p| p.screened_on.is_some() && p.status() != Status::Prescreen) {
         let site = world.sites.iter().find(|s| s.id == p.site_id).map(|s| s.code.clone()).unwrap_or_default();
@@ -207,7 +207,7 @@ pub(super) async fn seed(store: &Store, world: &DemoWorld) -> Result<()> {
             let offset = (p.randomized_on.or(p.enrolled_on).unwrap_or(screened) - screened).num_days();
             edc::save_for_participant(store, &by, p.id, form("BL", "vital_signs", 1, vitals(&mut dice, offset), 1))
                 .await?;
-            if site == "BOS" && reviewed.len() < 3 {
+            if site == "BOS" {
                 reviewed.push(scr_vitals.form.record_id);
             }
         }
@@ -225,10 +225,11 @@ pub(super) async fn seed(store: &Store, world: &DemoWorld) -> Result<()> {
         }
     }
 
-    // The monitor verifies those screening visits against the source, the investigator signs
-    // them, and the data manager locks the first.
+    // The monitor verifies the screening visits of the last three against the source, the
+    // investigator signs them, and the data manager locks one (the first participants are left
+    // unreviewed, for trying review).
     let investigator = Acting::user(world.users.get(&Role::Investigator).copied().unwrap_or_default(), None);
-    for (n, record) in reviewed.iter().enumerate() {
+    for (n, record) in reviewed.iter().rev().take(3).enumerate() {
         review(store, &monitor, &investigator, *record, "SCR").await?;
         if n == 0 {
             crate::edc::review::lock_visit(store, &dm, *record, "SCR", 1, true).await?;

@@ -195,6 +195,9 @@ pub struct Form {
     pub locked_at: Option<DateTime<Utc>>,
     /// The visit it belongs to is locked.
     pub event_locked: bool,
+    /// Some of its fields are verified (a save then drops the marks of the fields it changes).
+    #[serde(skip)]
+    pub verified: bool,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -210,6 +213,7 @@ impl Form {
 const FORM_SELECT: &str = "SELECT f.id, f.record_id, f.event, f.instrument, f.instance, f.status, f.version_number, f.revision,
         f.locked_by, f.locked_at,
         EXISTS (SELECT 1 FROM edc_event_locks l WHERE l.record_id = f.record_id AND l.event = f.event AND l.instance = f.instance) AS event_locked,
+        EXISTS (SELECT 1 FROM edc_verifications v WHERE v.form_id = f.id) AS verified,
         f.updated_at
      FROM edc_forms f";
 

@@ -516,9 +516,8 @@ pub async fn put_form(
         from_page: false,
     };
     let saved = save_form(&state, &who, &s, input).await?;
-    let values = records::form_values(&state.store, saved.form.id).await?;
     Ok(Json(SavedOut {
-        form: form_out(&key, Some(&saved.form), values),
+        form: form_out(&key, Some(&saved.form), saved.values),
         changes: saved.changes.into_iter().map(|(f, (old, new))| (f, ChangeOut { old, new })).collect(),
         created: saved.created,
     }))
