@@ -6,6 +6,7 @@ pub mod audit;
 pub mod consent;
 pub mod edc;
 pub mod identity;
+pub mod medical;
 pub mod participants;
 pub mod policy;
 pub mod scheduling;
