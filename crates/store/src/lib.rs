@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod edc;
 pub mod identity;
+pub mod medical;
 pub mod participants;
 pub mod scheduling;
 pub mod secrets;
