@@ -14,6 +14,9 @@ use uuid::Uuid;
 mod calendar;
 mod consent;
 mod edc;
+mod medical;
+
+pub use medical::DemoMedical;
 
 /// The password every demo account shares. A demo database is for training, never for data.
 pub const DEMO_PASSWORD: &str = "clinbridge-demo-2026";
@@ -34,6 +37,8 @@ pub struct DemoWorld {
     pub study: Study,
     pub users: BTreeMap<Role, Uuid>,
     pub logins: Vec<DemoLogin>,
+    /// Filled by the field medical step.
+    pub medical: DemoMedical,
 }
 
 fn coordinator_id(users: &BTreeMap<Role, Uuid>) -> Uuid {
@@ -52,6 +57,7 @@ pub async fn seed(store: &Store) -> Result<DemoWorld> {
     site_operations(store, &mut world).await?;
     calendar::seed(store, &world).await?;
     edc::seed(store, &world).await?;
+    medical::seed(store, &mut world).await?;
     crate::audit::checkpoint(store).await?;
     Ok(world)
 }
@@ -295,7 +301,7 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
         },
     )
     .await?;
-    Ok(DemoWorld { admin, sites, study, users, logins })
+    Ok(DemoWorld { admin, sites, study, users, logins, medical: DemoMedical::default() })
 }
 
 // ---------------------------------------------------------------- site operations

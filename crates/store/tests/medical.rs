@@ -23,7 +23,8 @@ both_backends!(
     insight_board_counts_by_tag_category_and_product,
     requests_are_unsolicited_and_locked_by_signature,
     safety_intake_is_fixed_once_forwarded,
-    a_linked_investigator_shows_trial_activity
+    a_linked_investigator_shows_trial_activity,
+    the_demo_has_a_medical_team
 );
 
 struct Team {
@@ -836,12 +837,13 @@ async fn a_linked_investigator_shows_trial_activity(db: &TestDb) {
     let world = demo::seed(&store).await.unwrap();
     let pi = world.users[&Role::Investigator];
     let manager = Acting::user(world.users[&Role::MedicalManager], None);
-    let h = medical::create_hcp(&store, &manager, hcp_input("1497758544", "Samuel", "Reyes-Test", "Cardiology"))
-        .await
-        .unwrap();
-    assert!(medical::trial_activity(&store, h.id).await.unwrap().is_empty());
-    medical::link_user(&store, &manager, h.id, Some(pi)).await.unwrap();
-    let activity = medical::trial_activity(&store, h.id).await.unwrap();
+    // The demo's Boston PI is an HCP linked to his account; unlinked, no activity shows.
+    let h = world.medical.investigator_hcp;
+    assert_eq!(medical::hcp(&store, h).await.unwrap().user_id, Some(pi));
+    medical::link_user(&store, &manager, h, None).await.unwrap();
+    assert!(medical::trial_activity(&store, h).await.unwrap().is_empty());
+    medical::link_user(&store, &manager, h, Some(pi)).await.unwrap();
+    let activity = medical::trial_activity(&store, h).await.unwrap();
     let hf3 = activity.iter().find(|a| a.study_code == world.study.code && a.site_name.contains("Boston")).unwrap();
     assert_eq!(hf3.role, "principal_investigator");
     assert!(hf3.activated_on.is_some());
@@ -884,5 +886,65 @@ async fn a_linked_investigator_shows_trial_activity(db: &TestDb) {
     let act = medical::trial_activity(&store, by_mail.id).await.unwrap();
     assert!(!act.is_empty());
     assert!(act.iter().all(|a| a.site_name.contains("Chicago")), "{act:?}");
+    chain_holds(&store).await;
+}
+
+async fn the_demo_has_a_medical_team(db: &TestDb) {
+    let store = db.store().await;
+    let world = demo::seed(&store).await.unwrap();
+    let m = &world.medical;
+    assert_eq!(medical::institutions(&store).await.unwrap().len(), 10);
+    assert_eq!(m.hcps.len(), 40);
+    assert_eq!(
+        medical::search_hcps(&store, &HcpSearch { limit: Some(500), ..Default::default() }).await.unwrap().len(),
+        40
+    );
+    for tier in 1..=3 {
+        assert!(
+            !medical::search_hcps(&store, &HcpSearch { tier: Some(tier), ..Default::default() })
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert!(world.logins.iter().filter(|l| l.role == Role::Msl).count() == 2);
+    assert!(world.users.contains_key(&Role::Commercial));
+
+    let locked = medical::request(&store, m.locked_request).await.unwrap();
+    assert!(locked.locked());
+    assert_eq!(locked.status, "in_progress");
+    let overdue =
+        medical::requests(&store, &medical::RequestFilter { overdue: true, ..Default::default() }).await.unwrap();
+    assert_eq!(overdue.iter().map(|r| r.id).collect::<Vec<_>>(), vec![m.overdue_request]);
+    let statuses: std::collections::BTreeSet<String> =
+        medical::requests(&store, &Default::default()).await.unwrap().into_iter().map(|r| r.status).collect();
+    assert_eq!(statuses.len(), 4, "{statuses:?}");
+    let sla = medical::request_sla(&store, Utc::now() - Duration::days(60), Utc::now() + Duration::hours(1), None)
+        .await
+        .unwrap();
+    assert_eq!((sla.received, sla.open_overdue), (5, 1));
+    assert!(sla.answered_on_time >= 2);
+
+    assert!(medical::safety_intake(&store, m.forwarded_safety).await.unwrap().forwarded());
+    let pending = medical::safety_intakes(&store, true).await.unwrap();
+    assert_eq!(pending.iter().map(|s| s.id).collect::<Vec<_>>(), vec![m.pending_safety]);
+    assert_eq!(
+        tasks::open_for_subject(&store, "medical_safety", &m.pending_safety.to_string()).await.unwrap().len(),
+        1
+    );
+
+    let congress = medical::event(&store, m.congress).await.unwrap();
+    assert_eq!(congress.sessions.len(), 4);
+    assert_eq!(congress.attendees.len(), 3);
+    let today = Utc::now().date_naive();
+    let q = BoardQuery { from: today - Duration::days(190), to: today, granularity: Granularity::Month };
+    let board = medical::insight_board(&store, &q).await.unwrap();
+    assert!(board.totals.iter().sum::<i64>() >= 25, "{:?}", board.totals);
+    assert!(board.by_category.len() >= 5);
+    let tiers =
+        medical::interactions_by_tier(&store, Utc::now() - Duration::days(200), Utc::now(), None).await.unwrap();
+    assert!(tiers.iter().any(|t| t.tier == Some(1)));
+    assert!(!medical::trial_activity(&store, m.investigator_hcp).await.unwrap().is_empty());
+    assert!(!medical::engagement_plans(&store, m.hcps[0]).await.unwrap().is_empty());
     chain_holds(&store).await;
 }
