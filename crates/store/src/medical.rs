@@ -999,6 +999,38 @@ pub async fn update_objective(
         .await
 }
 
+/// Everything the profile page of an HCP shows, read in one call.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HcpProfile {
+    pub hcp: Hcp,
+    pub affiliations: Vec<Affiliation>,
+    pub kol: Option<KolProfile>,
+    pub publications: Vec<Publication>,
+    pub plans: Vec<EngagementPlan>,
+    pub trial_activity: Vec<TrialActivity>,
+    /// The latest interactions (up to 20), newest first.
+    pub interactions: Vec<Interaction>,
+    pub requests: Vec<MedicalRequest>,
+}
+
+pub async fn hcp_profile(store: &Store, hcp_id: Uuid) -> Result<HcpProfile> {
+    let hcp = hcp(store, hcp_id).await?;
+    Ok(HcpProfile {
+        affiliations: affiliations(store, hcp_id).await?,
+        kol: kol_profile(store, hcp_id).await?,
+        publications: publications(store, hcp_id).await?,
+        plans: engagement_plans(store, hcp_id).await?,
+        trial_activity: trial_activity(store, hcp_id).await?,
+        interactions: interactions(
+            store,
+            &InteractionFilter { hcp_id: Some(hcp_id), limit: Some(20), ..Default::default() },
+        )
+        .await?,
+        requests: requests(store, &RequestFilter { hcp_id: Some(hcp_id), ..Default::default() }).await?,
+        hcp,
+    })
+}
+
 /// The time zone a user works in (for SLA business days), UTC when unknown.
 pub(crate) async fn user_zone(tx: &mut Tx, user: Uuid) -> Result<chrono_tz::Tz> {
     let tz: Option<String> = tx_on!(tx, |c| sqlx::query_scalar("SELECT time_zone FROM users WHERE id = $1")

@@ -596,6 +596,9 @@ async fn insight_board_counts_by_tag_category_and_product(db: &TestDb) {
         .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].tags, vec!["endpoints"]);
+    let of_a =
+        medical::insights(&store, &medical::InsightFilter { hcp_id: Some(a), ..Default::default() }).await.unwrap();
+    assert_eq!(of_a.len(), 3, "the event's insight is not tied to an HCP");
     chain_holds(&store).await;
 }
 
@@ -651,6 +654,22 @@ async fn requests_are_unsolicited_and_locked_by_signature(db: &TestDb) {
     assert_eq!(r.sla_due_at, r.received_at + Duration::hours(24));
     let sla = tasks::open_for_subject(&store, "medical_request", &r.id.to_string()).await.unwrap();
     assert_eq!(sla[0].due_at, r.sla_due_at);
+    // Handing the request to another MSL moves its task to their queue, and back again.
+    for to in [t.msl2_id, t.msl_id] {
+        let moved = medical::edit_request(
+            &store,
+            &t.manager,
+            r.id,
+            RequestEdit { assigned_to: Some(to), ..Default::default() },
+        )
+        .await
+        .unwrap();
+        assert_eq!(moved.assigned_user_id, to);
+        let open = tasks::open_for_subject(&store, "medical_request", &r.id.to_string()).await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].assignee_user_id, Some(to));
+    }
+    let sla = tasks::open_for_subject(&store, "medical_request", &r.id.to_string()).await.unwrap();
 
     // Signature locks the question, requester and delivery method.
     assert!(medical::sign_request(&store, &t.msl, r.id, " ").await.is_err());
@@ -946,5 +965,10 @@ async fn the_demo_has_a_medical_team(db: &TestDb) {
     assert!(tiers.iter().any(|t| t.tier == Some(1)));
     assert!(!medical::trial_activity(&store, m.investigator_hcp).await.unwrap().is_empty());
     assert!(!medical::engagement_plans(&store, m.hcps[0]).await.unwrap().is_empty());
+    let profile = medical::hcp_profile(&store, m.investigator_hcp).await.unwrap();
+    assert_eq!(profile.kol.map(|k| k.tier), Some(1));
+    assert_eq!(profile.publications.len(), 3);
+    assert!(!profile.trial_activity.is_empty());
+    assert!(!profile.affiliations.is_empty());
     chain_holds(&store).await;
 }

@@ -525,10 +525,10 @@ pub(super) async fn seed(store: &Store, world: &mut DemoWorld) -> Result<()> {
         let topic = *dice.pick(&TOPICS);
         let product = *dice.pick(&PRODUCTS);
         let mut follow_ups = Vec::new();
-        if n % 5 == 0 {
+        if n % 5 == 1 {
             follow_ups.push(FollowUpInput {
-                title: format!("Send the requested {} reprints", product),
-                due_at: occurred_at + Duration::days(7),
+                title: format!("Send the requested {product} reprints"),
+                due_at: occurred_at + Duration::days(14),
                 assignee: None,
             });
         }
@@ -552,8 +552,8 @@ pub(super) async fn seed(store: &Store, world: &mut DemoWorld) -> Result<()> {
             },
         )
         .await?;
-        // Follow-ups of interactions older than a month were done.
-        if days_ago > 30 {
+        // Follow-ups of interactions older than three weeks were done.
+        if occurred_at < now - Duration::days(21) {
             for f in &it.follow_ups {
                 medical::complete_follow_up(store, owner, f.id).await?;
             }

@@ -466,9 +466,13 @@ pub async fn record_insight(store: &Store, acting: &Acting, input: InsightInput)
             Box::pin(async move {
                 let (interaction_id, event_id, heard_on) = match n.source {
                     InsightSource::Interaction(i) => {
-                        let it = interaction_in(tx, i)
-                            .await
-                            .map_err(|_| StoreError::from(Invalid::one("source", "is not a recorded interaction")))?;
+                        let it = match interaction_in(tx, i).await {
+                            Ok(it) => it,
+                            Err(StoreError::NotFound(_)) => {
+                                return Err(Invalid::one("source", "is not a recorded interaction").into());
+                            }
+                            Err(e) => return Err(e),
+                        };
                         (Some(i), None, it.occurred_at.date_naive())
                     }
                     InsightSource::Event(e) => {
@@ -527,6 +531,8 @@ pub struct InsightFilter {
     pub tag: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+    /// Insights from interactions this HCP took part in.
+    pub hcp_id: Option<Uuid>,
     /// Free text in the insight.
     pub text: String,
     /// Defaults to 200, at most 2000.
@@ -542,6 +548,7 @@ pub async fn insights(store: &Store, f: &InsightFilter) -> Result<Vec<Insight>> 
            AND ($5 IS NULL OR EXISTS (SELECT 1 FROM medical_insight_tags t WHERE t.insight_id = n.id AND t.tag = $5))
            AND ($6 IS NULL OR n.heard_on >= $6) AND ($7 IS NULL OR n.heard_on <= $7)
            AND ($8 = '' OR LOWER(n.text) LIKE $8 ESCAPE '\\')
+           AND ($10 IS NULL OR EXISTS (SELECT 1 FROM medical_interaction_hcps x WHERE x.interaction_id = n.interaction_id AND x.hcp_id = $10))
          ORDER BY n.heard_on DESC, n.id DESC LIMIT $9"
     );
     let tag = f.tag.as_ref().map(|t| t.trim().to_lowercase());
@@ -555,6 +562,7 @@ pub async fn insights(store: &Store, f: &InsightFilter) -> Result<Vec<Insight>> 
         .bind(f.to)
         .bind(&text)
         .bind(f.limit.unwrap_or(200).clamp(1, 2000))
+        .bind(f.hcp_id)
         .fetch_all(c)
         .await)?;
     with_tags(store, list).await

@@ -127,6 +127,18 @@ fn sla_rule(id: Uuid) -> String {
     format!("medical.request_sla:{id}")
 }
 
+/// The rule keys of a request's open SLA tasks (one, unless something went wrong).
+async fn open_sla_keys(tx: &mut Tx, id: Uuid) -> Result<Vec<String>> {
+    Ok(tx_on!(tx, |c| {
+        sqlx::query_scalar(
+        "SELECT rule_key FROM tasks WHERE subject_type = 'medical_request' AND subject_id = $1 AND rule = 'medical.request_sla' AND status = 'open'"
+    )
+    .bind(id.to_string())
+    .fetch_all(&mut *c)
+    .await
+    })?)
+}
+
 fn sla_task(id: Uuid, hcp_name: &str, urgency: Urgency, assignee: Uuid, due: DateTime<Utc>) -> NewTask {
     NewTask {
         kind: "medical_request_sla".into(),
@@ -305,16 +317,20 @@ pub async fn edit_request(store: &Store, acting: &Acting, id: Uuid, edit: Reques
                         })),
                 );
                 if old.answered_at.is_none() && (due != old.sla_due_at || reassigned.is_some() || hcp_id != old.hcp_id) {
-                    if reassigned.is_some() {
-                        // A task's assignee does not change through the engine: close the old
-                        // one and raise a fresh one under a new key for the new MSL.
-                        resolve_in(tx, &sla_rule(id), TaskStatus::Cancelled).await?;
-                        let mut task = sla_task(id, &h.display_name(), urgency, assignee, due);
-                        task.rule_key = format!("{}:{}", sla_rule(id), assignee);
-                        raise_in(tx, task).await?;
+                    let open = open_sla_keys(tx, id).await?;
+                    let key = if reassigned.is_some() || open.is_empty() {
+                        // An engine task keeps its assignee: close the old one and raise a
+                        // fresh one for the new MSL.
+                        for k in &open {
+                            resolve_in(tx, k, TaskStatus::Cancelled).await?;
+                        }
+                        format!("{}:{}", sla_rule(id), new_id())
                     } else {
-                        raise_in(tx, sla_task(id, &h.display_name(), urgency, assignee, due)).await?;
-                    }
+                        open[0].clone()
+                    };
+                    let mut task = sla_task(id, &h.display_name(), urgency, assignee, due);
+                    task.rule_key = key;
+                    raise_in(tx, task).await?;
                 }
                 request_in(tx, id).await
             })
@@ -430,8 +446,9 @@ pub async fn move_request(store: &Store, acting: &Acting, id: Uuid, to: RequestS
                         .new_value(serde_json::json!({ "status": to.as_str(), "answered_at": answered_at, "closed_at": closed_at })),
                 );
                 if matches!(to, RequestStatus::Answered | RequestStatus::Closed) {
-                    resolve_in(tx, &sla_rule(id), TaskStatus::Done).await?;
-                    resolve_in(tx, &format!("{}:{}", sla_rule(id), old.assigned_user_id), TaskStatus::Done).await?;
+                    for k in open_sla_keys(tx, id).await? {
+                        resolve_in(tx, &k, TaskStatus::Done).await?;
+                    }
                 }
                 request_in(tx, id).await
             })
