@@ -1439,6 +1439,30 @@ mod tests {
         assert_eq!(npi_check_digit(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), 3);
     }
 
+    proptest::proptest! {
+        /// The check digit catches every single-digit error and every swap of two adjacent
+        /// different digits in the first nine, the errors of someone copying an NPI by hand.
+        #[test]
+        fn npi_check_digit_catches_typos(body in 100_000_000u32..300_000_000, pos in 1usize..9, delta in 1u32..10) {
+            let digits: Vec<u32> = body.to_string().chars().filter_map(|c| c.to_digit(10)).collect();
+            let valid: String = digits.iter().map(|d| d.to_string()).collect::<String>() + &npi_check_digit(&digits).to_string();
+            proptest::prop_assert!(Npi::parse(&valid).is_ok());
+            let mut typo = digits.clone();
+            typo[pos] = (typo[pos] + delta) % 10;
+            let typo: String = typo.iter().map(|d| d.to_string()).collect::<String>() + &valid[9..];
+            proptest::prop_assert!(Npi::parse(&typo).is_err(), "{} from {}", typo, valid);
+            if digits[pos] != digits[pos - 1] && !(pos == 1 && digits[pos] == 0) {
+                let mut swapped = digits.clone();
+                swapped.swap(pos, pos - 1);
+                // A swap of 0 and 9 is the one transposition Luhn misses.
+                if !matches!((digits[pos], digits[pos - 1]), (0, 9) | (9, 0)) {
+                    let swapped: String = swapped.iter().map(|d| d.to_string()).collect::<String>() + &valid[9..];
+                    proptest::prop_assert!(Npi::parse(&swapped).is_err(), "{} from {}", swapped, valid);
+                }
+            }
+        }
+    }
+
     #[test]
     fn coordinates_are_bounded() {
         assert!(coordinates(Some(42.36), Some(-71.07)).is_ok());
