@@ -369,15 +369,14 @@ pub(crate) async fn save_with(
         return Err(Invalid::one("status", "must be 0 (incomplete), 1 (unverified) or 2 (complete)").into());
     }
     let existing = state.form(key).cloned();
-    if let Some(f) = &existing {
-        if let Some(seen) = input.revision
-            && seen != f.revision
-        {
-            return Err(StoreError::conflict(
-                "revision",
-                "this form was saved by someone else after you opened it: reload it to see their changes",
-            ));
-        }
+    if let Some(f) = &existing
+        && let Some(seen) = input.revision
+        && seen != f.revision
+    {
+        return Err(StoreError::conflict(
+            "revision",
+            "this form was saved by someone else after you opened it: reload it to see their changes",
+        ));
     }
     let current = state.form_values(key);
     let entry = EntryContext { now: local_now, missing_codes: &meta.missing };
