@@ -314,7 +314,7 @@ pub async fn checkpoint(store: &Store) -> Result<Option<i64>> {
                 .fetch_optional(&mut *c)
                 .await)?;
                 let encoded: Vec<(i32, i64, String)> = heads.iter().map(|(s, q, h)| (*s, *q, hex::encode(h))).collect();
-                let json = serde_json::to_string(&encoded).map_err(|e| StoreError::Internal(e.to_string()))?;
+                let json = crate::json(&encoded)?;
                 if last.as_ref().is_some_and(|(_, _, h)| *h == json) || heads.iter().all(|(_, q, _)| *q == 0) {
                     return Ok(None);
                 }

@@ -167,7 +167,7 @@ pub async fn add_document(
                     );
                 }
                 let created_by = tx.acting().user;
-                let questions = serde_json::to_string(&doc.questions).map_err(|e| StoreError::Internal(e.to_string()))?;
+                let questions = crate::json(&doc.questions)?;
                 exec!(
                     tx,
                     "INSERT INTO consent_documents (id, study_id, version_label, language, title, irb_approved_on, effective_on, body, questions,
@@ -436,7 +436,7 @@ async fn insert_event_in(
     at: DateTime<Utc>,
     obtained_by: Uuid,
 ) -> Result<()> {
-    let answers = serde_json::to_string(&e.answers).map_err(|x| StoreError::Internal(x.to_string()))?;
+    let answers = crate::json(&e.answers)?;
     let completed = (status == "complete").then(now);
     let recorded_by = tx.acting().user;
     exec!(

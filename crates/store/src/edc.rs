@@ -71,12 +71,17 @@ fn now_in_zone(zone: Option<String>) -> NaiveDateTime {
     now().with_timezone(&tz).naive_local()
 }
 
-const SITE_ZONE: &str = "SELECT time_zone FROM sites WHERE id = $1";
+pub(crate) const SITE_ZONE: &str = "SELECT time_zone FROM sites WHERE id = $1";
 
 /// The site-local now a form's `today` and `now` read (the site's clock when the record has a
 /// site; UTC in a data-capture project without one).
 pub(crate) fn record_now(record: &Record) -> NaiveDateTime {
     now_in_zone(record.time_zone.clone())
+}
+
+/// Whether a stored value belongs to the form at `key`.
+fn in_form(v: &RecordValue, key: &FormKey) -> bool {
+    v.event == key.event && v.instrument == key.instrument && v.instance == key.instance
 }
 
 /// A record as a save finds it: its forms and every value. A save reads it once and keeps it
@@ -100,16 +105,17 @@ impl RecordState {
         self.forms.iter().find(|f| f.event == key.event && f.instrument == key.instrument && f.instance == key.instance)
     }
 
+    /// The stored values of the form at `key`.
+    fn values_of<'s>(&'s self, key: &'s FormKey) -> impl Iterator<Item = &'s RecordValue> + 's {
+        self.values.iter().filter(|v| in_form(v, key))
+    }
+
     pub(crate) fn has_form(&self, key: &FormKey) -> bool {
         self.form(key).is_some()
     }
 
     fn form_values(&self, key: &FormKey) -> BTreeMap<String, String> {
-        self.values
-            .iter()
-            .filter(|v| v.event == key.event && v.instrument == key.instrument && v.instance == key.instance)
-            .map(|v| (v.field.clone(), v.value.clone()))
-            .collect()
+        self.values_of(key).map(|v| (v.field.clone(), v.value.clone())).collect()
     }
 
     /// Takes in what a save wrote.
@@ -118,10 +124,9 @@ impl RecordState {
             Some(f) => *f = form.clone(),
             None => self.forms.push(form.clone()),
         }
-        let same =
-            |v: &RecordValue| v.event == form.event && v.instrument == form.instrument && v.instance == form.instance;
+        let key = form.key();
         for (field, (_, new)) in changes {
-            match self.values.iter().position(|v| same(v) && v.field == *field) {
+            match self.values.iter().position(|v| in_form(v, &key) && v.field == *field) {
                 Some(i) if new.is_empty() => {
                     self.values.swap_remove(i);
                 }

@@ -165,6 +165,11 @@ impl Store {
     }
 }
 
+/// A value as the JSON text a column stores.
+pub(crate) fn json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
 /// Current server time at the precision both databases store.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     clinbridge_core::audit::truncate_micros(chrono::Utc::now())

@@ -46,9 +46,7 @@ impl<T> std::ops::Deref for Listed<T> {
     }
 }
 
-pub(crate) fn json<T: Serialize + ?Sized>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
-}
+pub(crate) use crate::json;
 
 /// A LIKE pattern matching `text` anywhere, with the wildcards in it taken literally.
 pub(crate) fn contains_pattern(text: &str) -> String {

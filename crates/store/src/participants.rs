@@ -876,7 +876,7 @@ pub async fn assess(
     let outcome = clinbridge_core::participants::assess(&crit, &responses)?;
     let responses: Vec<Response> =
         responses.into_iter().map(|r| Response { source: r.source.trim().to_string(), ..r }).collect();
-    let json = serde_json::to_string(&responses).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let json = crate::json(&responses)?;
     let o = outcome.clone();
     let row = store
         .write(acting, move |tx| {

@@ -5,7 +5,7 @@
 //! draft is what data entry uses; afterwards changes go to a draft that is published, refused
 //! when they would lose data unless confirmed with a reason.
 
-use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
+use crate::{Acting, Result, Store, StoreError, Tx, exec, json, new_id, now, on, tx_on};
 use chrono::{DateTime, Utc};
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::edc::{
@@ -336,10 +336,6 @@ const VERSION_SELECT: &str =
     "SELECT id, study_id, number, status, dictionary, instruments, event_forms, missing_codes, change_reason,
         updated_at, published_at FROM edc_metadata_versions";
 
-fn json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
-}
-
 impl VersionRow {
     fn design(&self) -> Result<Design> {
         let bad = |e: serde_json::Error| StoreError::Internal(format!("stored metadata: {e}"));
@@ -435,9 +431,9 @@ pub async fn versions(store: &Store, study_id: Uuid) -> Result<Vec<VersionSummar
     })?)
 }
 
-/// What identifies a compiled version: the row (its id and last change) and the visits it
-/// was compiled against.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// What identifies a version row: its id, status and last change (the cache also compares the
+/// visits a version was compiled against).
+#[derive(Debug, sqlx::FromRow)]
 struct VersionKey {
     id: Uuid,
     status: String,

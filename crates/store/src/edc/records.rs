@@ -156,10 +156,7 @@ pub(crate) async fn create_named_in(tx: &mut Tx, study_id: Uuid, name: &str, sit
     )
     .map_err(|e| StoreError::from(e).unique_as("record", "a record with this name already exists in the study"))?;
     let time_zone: Option<String> = match site_id {
-        Some(site) => tx_on!(tx, |c| sqlx::query_scalar("SELECT time_zone FROM sites WHERE id = $1")
-            .bind(site)
-            .fetch_optional(&mut *c)
-            .await)?,
+        Some(site) => tx_on!(tx, |c| sqlx::query_scalar(super::SITE_ZONE).bind(site).fetch_optional(&mut *c).await)?,
         None => None,
     };
     Ok(Record { id, study_id, record: name.to_string(), participant_id: None, site_id, created_at: at, time_zone })

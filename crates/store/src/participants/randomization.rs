@@ -125,7 +125,7 @@ pub async fn create_scheme(store: &Store, acting: &Acting, study_id: Uuid, n: Ne
                 crate::trials::study_in(tx, study_id).await?;
                 let id = new_id();
                 let t = now();
-                let json = serde_json::to_string(&design).map_err(|e| StoreError::Internal(e.to_string()))?;
+                let json = crate::json(&design)?;
                 let actor = tx.acting().user;
                 exec!(
                     tx,
