@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clinbridge_core::Invalid;
 use clinbridge_core::audit::{AuditAction, AuditEvent, truncate_micros};
 use clinbridge_core::medical::{
-    CheckedInteraction, EventInput, FollowUpInput, Granularity, InsightCategory, InsightInput, InsightSource,
-    InteractionInput, Material, SessionInput, check_session,
+    CheckedInsight, CheckedInteraction, EventInput, FollowUpInput, Granularity, InsightCategory, InsightInput,
+    InsightSource, InteractionInput, Material, RequestInput, SafetyInput, SessionInput, check_session,
 };
 use clinbridge_core::tasks::{Assignee, TaskStatus};
 use serde::Serialize;
@@ -289,37 +289,189 @@ pub async fn record_interaction(store: &Store, acting: &Acting, input: Interacti
     let i = input.check(now())?;
     let id = new_id();
     store
+        .write(acting, move |tx| Box::pin(async move { record_interaction_in(tx, id, owner, &i, &input).await }))
+        .await?;
+    interaction(store, id).await
+}
+
+async fn record_interaction_in(
+    tx: &mut Tx,
+    id: Uuid,
+    owner: Uuid,
+    i: &CheckedInteraction,
+    input: &InteractionInput,
+) -> Result<()> {
+    let names = check_people(tx, i, input.event_id).await?;
+    let t = now();
+    exec!(
+        tx,
+        "INSERT INTO medical_interactions (id, occurred_at, channel, owner_user_id, event_id, topics, products, materials, notes, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        id,
+        i.occurred_at,
+        i.channel.as_str(),
+        owner,
+        input.event_id,
+        json(&i.topics)?,
+        json(&i.products)?,
+        json(&i.materials)?,
+        &i.notes,
+        t
+    )?;
+    write_people(tx, id, i).await?;
+    tx.audit(AuditEvent::new(AuditAction::Create, "medical_interaction", id).new_value(serde_json::json!({
+        "interaction": i, "event_id": input.event_id, "owner_user_id": owner,
+    })));
+    for f in &input.follow_ups {
+        follow_up_in(tx, id, owner, f, &names).await?;
+    }
+    Ok(())
+}
+
+/// An insight captured while logging an interaction (its source is that interaction).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct InsightDraft {
+    pub category: String,
+    #[serde(default)]
+    pub product: String,
+    #[serde(default)]
+    pub therapeutic_area: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub text: String,
+}
+
+impl InsightDraft {
+    fn input(&self, interaction: Uuid) -> InsightInput {
+        InsightInput {
+            source: InsightSource::Interaction(interaction),
+            category: self.category.clone(),
+            product: self.product.clone(),
+            therapeutic_area: self.therapeutic_area.clone(),
+            tags: self.tags.clone(),
+            text: self.text.clone(),
+        }
+    }
+}
+
+/// Everything an MSL notes after a meeting, saved at once: the interaction with its
+/// follow-ups, the insights heard, a medical information request asked during it and safety
+/// information reported in it.
+#[derive(Debug, Clone)]
+pub struct InteractionLog {
+    pub interaction: InteractionInput,
+    pub insights: Vec<InsightDraft>,
+    /// Its `interaction_id` is ignored: the request is linked to this interaction.
+    pub request: Option<RequestInput>,
+    /// Its `interaction_id` is ignored; without an awareness time the interaction's time is
+    /// day 0.
+    pub safety: Option<SafetyInput>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Logged {
+    pub interaction: Interaction,
+    pub insights: Vec<Insight>,
+    pub request: Option<super::MedicalRequest>,
+    pub safety: Option<super::SafetyIntake>,
+}
+
+/// Field errors of a part of a combined form, named under that part (`request.questions`).
+fn under(prefix: &str, e: Invalid) -> Vec<clinbridge_core::FieldError> {
+    e.0.into_iter().map(|f| clinbridge_core::FieldError::new(format!("{prefix}.{}", f.field), f.message)).collect()
+}
+
+/// Saves an [`InteractionLog`] in one transaction: either all of it is recorded or nothing is,
+/// and every field error of every part is reported together.
+pub async fn log_interaction(store: &Store, acting: &Acting, log: InteractionLog) -> Result<Logged> {
+    let owner = acting.user.ok_or_else(|| StoreError::Refused("an interaction is recorded by a person".into()))?;
+    let t = now();
+    let id = new_id();
+    let mut errors = Vec::new();
+    let checked = log.interaction.check(t).map_err(|e| errors.extend(e.0)).ok();
+    let mut insights = Vec::new();
+    for (n, d) in log.insights.iter().enumerate() {
+        match d.input(id).check() {
+            Ok(c) => insights.push((new_id(), c)),
+            Err(e) => errors.extend(under(&format!("insights[{n}]"), e)),
+        }
+    }
+    let request = log.request.map(|mut r| {
+        r.interaction_id = Some(id);
+        if r.received_at.is_none() {
+            r.received_at = Some(log.interaction.occurred_at.min(t));
+        }
+        r
+    });
+    let checked_request = match &request {
+        Some(r) => match r.check(t) {
+            Ok(c) => Some((new_id(), c, r.assigned_to.unwrap_or(owner))),
+            Err(e) => {
+                errors.extend(under("request", e));
+                None
+            }
+        },
+        None => None,
+    };
+    let safety = log.safety.map(|mut s| {
+        s.interaction_id = Some(id);
+        if s.aware_at.is_none() {
+            s.aware_at = Some(log.interaction.occurred_at.min(t));
+        }
+        s
+    });
+    if let Some(s) = &safety
+        && let Err(e) = s.check(t)
+    {
+        errors.extend(under("safety", e));
+    }
+    let i = match checked {
+        Some(i) if errors.is_empty() => i,
+        _ => return Err(Invalid(errors).into()),
+    };
+    let input = log.interaction;
+    let safety_id = new_id();
+    let (insight_ids, request, safety) = store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let names = check_people(tx, &i, input.event_id).await?;
-                let t = now();
-                exec!(
-                    tx,
-                    "INSERT INTO medical_interactions (id, occurred_at, channel, owner_user_id, event_id, topics, products, materials, notes, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-                    id,
-                    i.occurred_at,
-                    i.channel.as_str(),
-                    owner,
-                    input.event_id,
-                    json(&i.topics)?,
-                    json(&i.products)?,
-                    json(&i.materials)?,
-                    &i.notes,
-                    t
-                )?;
-                write_people(tx, id, &i).await?;
-                tx.audit(AuditEvent::new(AuditAction::Create, "medical_interaction", id).new_value(serde_json::json!({
-                    "interaction": i, "event_id": input.event_id, "owner_user_id": owner,
-                })));
-                for f in &input.follow_ups {
-                    follow_up_in(tx, id, owner, f, &names).await?;
+                record_interaction_in(tx, id, owner, &i, &input).await?;
+                let mut ids = Vec::new();
+                for (nid, c) in &insights {
+                    insight_in(tx, *nid, c, Some(id), None, i.occurred_at.date_naive()).await?;
+                    ids.push(*nid);
                 }
-                Ok(())
+                let request = match checked_request {
+                    Some((rid, c, assignee)) => Some(
+                        super::create_request_in(tx, rid, &c, assignee, Some(id))
+                            .await
+                            .map_err(|e| prefix_store("request", e))?,
+                    ),
+                    None => None,
+                };
+                let safety = match safety {
+                    Some(s) => Some(
+                        super::report_safety_in(tx, safety_id, owner, s)
+                            .await
+                            .map_err(|e| prefix_store("safety", e))?,
+                    ),
+                    None => None,
+                };
+                Ok((ids, request, safety))
             })
         })
         .await?;
-    interaction(store, id).await
+    let mut out_insights = Vec::new();
+    for nid in insight_ids {
+        out_insights.push(insight(store, nid).await?);
+    }
+    Ok(Logged { interaction: interaction(store, id).await?, insights: out_insights, request, safety })
+}
+
+fn prefix_store(prefix: &str, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Invalid(inv) => StoreError::Invalid(Invalid(under(prefix, inv))),
+        e => e,
+    }
 }
 
 /// Corrects an interaction (when, how, who, topics, products, materials, notes). Follow-ups in
@@ -476,39 +628,52 @@ pub async fn record_insight(store: &Store, acting: &Acting, input: InsightInput)
                         (Some(i), None, it.occurred_at.date_naive())
                     }
                     InsightSource::Event(e) => {
-                        let day: Option<NaiveDate> = tx_on!(tx, |c| sqlx::query_scalar("SELECT starts_on FROM medical_events WHERE id = $1")
-                            .bind(e)
-                            .fetch_optional(&mut *c)
-                            .await)?;
-                        let day = day.ok_or_else(|| StoreError::from(Invalid::one("source", "is not a listed event")))?;
+                        let day: Option<NaiveDate> =
+                            tx_on!(tx, |c| sqlx::query_scalar("SELECT starts_on FROM medical_events WHERE id = $1")
+                                .bind(e)
+                                .fetch_optional(&mut *c)
+                                .await)?;
+                        let day =
+                            day.ok_or_else(|| StoreError::from(Invalid::one("source", "is not a listed event")))?;
                         (None, Some(e), day)
                     }
                 };
-                let by = tx.acting().user;
-                exec!(
-                    tx,
-                    "INSERT INTO medical_insights (id, interaction_id, event_id, category, product, therapeutic_area, text, heard_on, created_by, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    id,
-                    interaction_id,
-                    event_id,
-                    n.category.as_str(),
-                    &n.product,
-                    &n.therapeutic_area,
-                    &n.text,
-                    heard_on,
-                    by,
-                    now()
-                )?;
-                for t in &n.tags {
-                    exec!(tx, "INSERT INTO medical_insight_tags (insight_id, tag) VALUES ($1, $2)", id, t)?;
-                }
-                tx.audit(AuditEvent::new(AuditAction::Create, "medical_insight", id).new_value(&n));
-                Ok(())
+                insight_in(tx, id, &n, interaction_id, event_id, heard_on).await
             })
         })
         .await?;
     insight(store, id).await
+}
+
+async fn insight_in(
+    tx: &mut Tx,
+    id: Uuid,
+    n: &CheckedInsight,
+    interaction_id: Option<Uuid>,
+    event_id: Option<Uuid>,
+    heard_on: NaiveDate,
+) -> Result<()> {
+    let by = tx.acting().user;
+    exec!(
+        tx,
+        "INSERT INTO medical_insights (id, interaction_id, event_id, category, product, therapeutic_area, text, heard_on, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        id,
+        interaction_id,
+        event_id,
+        n.category.as_str(),
+        &n.product,
+        &n.therapeutic_area,
+        &n.text,
+        heard_on,
+        by,
+        now()
+    )?;
+    for t in &n.tags {
+        exec!(tx, "INSERT INTO medical_insight_tags (insight_id, tag) VALUES ($1, $2)", id, t)?;
+    }
+    tx.audit(AuditEvent::new(AuditAction::Create, "medical_insight", id).new_value(n));
+    Ok(())
 }
 
 pub async fn insight(store: &Store, id: Uuid) -> Result<Insight> {

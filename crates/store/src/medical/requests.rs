@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use clinbridge_core::Invalid;
 use clinbridge_core::audit::{AuditAction, AuditEvent};
 use clinbridge_core::medical::{
-    DeliveryMethod, Material, RequestField, RequestInput, RequestStatus, SlaOutcome, Urgency, check_request_edit,
-    label_list, long_text, materials, questions, sla_due, sla_outcome, typed_signature,
+    CheckedRequest, DeliveryMethod, Material, RequestField, RequestInput, RequestStatus, SlaOutcome, Urgency,
+    check_request_edit, label_list, long_text, materials, questions, sla_due, sla_outcome, typed_signature,
 };
 use clinbridge_core::tasks::{Assignee, TaskStatus};
 use serde::Serialize;
@@ -175,53 +175,60 @@ pub async fn create_request(store: &Store, acting: &Acting, input: RequestInput)
     let interaction_id = input.interaction_id;
     let id = new_id();
     store
-        .write(acting, move |tx| {
-            Box::pin(async move {
-                let h = hcp_in(tx, r.hcp_id).await.map_err(|e| match e {
-                    StoreError::NotFound(_) => Invalid::one("hcp_id", "is not a listed healthcare professional").into(),
-                    e => e,
-                })?;
-                require_user(tx, "assigned_to", assignee).await?;
-                if let Some(i) = interaction_id {
-                    let found: Option<Uuid> = tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM medical_interactions WHERE id = $1")
-                        .bind(i)
-                        .fetch_optional(&mut *c)
-                        .await)?;
-                    if found.is_none() {
-                        return Err(Invalid::one("interaction_id", "is not a recorded interaction").into());
-                    }
-                }
-                let tz = user_zone(tx, assignee).await?;
-                let due = sla_due(r.urgency, r.received_at, tz);
-                let t = now();
-                let by = tx.acting().user;
-                exec!(
-                    tx,
-                    "INSERT INTO medical_requests (id, hcp_id, unsolicited, questions, products, urgency, received_at, sla_due_at, delivery_method,
-                        status, assigned_user_id, interaction_id, created_by, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'new', $10, $11, $12, $13, $13)",
-                    id,
-                    r.hcp_id,
-                    true,
-                    json(&r.questions)?,
-                    json(&r.products)?,
-                    r.urgency.as_str(),
-                    r.received_at,
-                    due,
-                    r.delivery_method.as_str(),
-                    assignee,
-                    interaction_id,
-                    by,
-                    t
-                )?;
-                tx.audit(AuditEvent::new(AuditAction::Create, "medical_request", id).new_value(serde_json::json!({
-                    "request": r, "unsolicited": true, "sla_due_at": due, "assigned_user_id": assignee, "interaction_id": interaction_id,
-                })));
-                raise_in(tx, sla_task(id, &h.display_name(), r.urgency, assignee, due)).await?;
-                request_in(tx, id).await
-            })
-        })
+        .write(acting, move |tx| Box::pin(async move { create_request_in(tx, id, &r, assignee, interaction_id).await }))
         .await
+}
+
+pub(crate) async fn create_request_in(
+    tx: &mut Tx,
+    id: Uuid,
+    r: &CheckedRequest,
+    assignee: Uuid,
+    interaction_id: Option<Uuid>,
+) -> Result<MedicalRequest> {
+    let h = hcp_in(tx, r.hcp_id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => Invalid::one("hcp_id", "is not a listed healthcare professional").into(),
+        e => e,
+    })?;
+    require_user(tx, "assigned_to", assignee).await?;
+    if let Some(i) = interaction_id {
+        let found: Option<Uuid> =
+            tx_on!(tx, |c| sqlx::query_scalar("SELECT id FROM medical_interactions WHERE id = $1")
+                .bind(i)
+                .fetch_optional(&mut *c)
+                .await)?;
+        if found.is_none() {
+            return Err(Invalid::one("interaction_id", "is not a recorded interaction").into());
+        }
+    }
+    let tz = user_zone(tx, assignee).await?;
+    let due = sla_due(r.urgency, r.received_at, tz);
+    let t = now();
+    let by = tx.acting().user;
+    exec!(
+        tx,
+        "INSERT INTO medical_requests (id, hcp_id, unsolicited, questions, products, urgency, received_at, sla_due_at, delivery_method,
+            status, assigned_user_id, interaction_id, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'new', $10, $11, $12, $13, $13)",
+        id,
+        r.hcp_id,
+        true,
+        json(&r.questions)?,
+        json(&r.products)?,
+        r.urgency.as_str(),
+        r.received_at,
+        due,
+        r.delivery_method.as_str(),
+        assignee,
+        interaction_id,
+        by,
+        t
+    )?;
+    tx.audit(AuditEvent::new(AuditAction::Create, "medical_request", id).new_value(serde_json::json!({
+        "request": r, "unsolicited": true, "sla_due_at": due, "assigned_user_id": assignee, "interaction_id": interaction_id,
+    })));
+    raise_in(tx, sla_task(id, &h.display_name(), r.urgency, assignee, due)).await?;
+    request_in(tx, id).await
 }
 
 /// Changes to a request; `None` leaves a part as it is. After the requester signed, changing

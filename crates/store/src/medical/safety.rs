@@ -189,45 +189,48 @@ pub async fn report_safety(store: &Store, acting: &Acting, input: SafetyInput) -
     let reporter =
         acting.user.ok_or_else(|| StoreError::Refused("safety information is reported by a person".into()))?;
     let id = new_id();
-    store
-        .write(acting, move |tx| {
-            Box::pin(async move {
-                let mut input = input;
-                let from_interaction = check_links(tx, &input).await?;
-                if input.aware_at.is_none() {
-                    input.aware_at = from_interaction;
-                }
-                let s = input.check(now())?;
-                let hours = clock_in(tx).await?;
-                let due = forward_due(s.aware_at, hours);
-                let t = now();
-                exec!(
-                    tx,
-                    "INSERT INTO medical_safety_intakes (id, kind, interaction_id, hcp_id, product, description, patient, aware_at, clock_hours,
-                        forward_due_at, reported_by, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-                    id,
-                    s.kind.as_str(),
-                    input.interaction_id,
-                    input.hcp_id,
-                    &s.product,
-                    &s.description,
-                    &s.patient,
-                    s.aware_at,
-                    hours,
-                    due,
-                    reporter,
-                    t
-                )?;
-                tx.audit(AuditEvent::new(AuditAction::Create, "medical_safety", id).new_value(serde_json::json!({
-                    "intake": s, "interaction_id": input.interaction_id, "hcp_id": input.hcp_id,
-                    "clock_hours": hours, "forward_due_at": due,
-                })));
-                raise_in(tx, forward_task(id, &s, reporter, due, hours)).await?;
-                intake_in(tx, id).await
-            })
-        })
-        .await
+    store.write(acting, move |tx| Box::pin(async move { report_safety_in(tx, id, reporter, input).await })).await
+}
+
+pub(crate) async fn report_safety_in(
+    tx: &mut Tx,
+    id: Uuid,
+    reporter: Uuid,
+    input: SafetyInput,
+) -> Result<SafetyIntake> {
+    let mut input = input;
+    let from_interaction = check_links(tx, &input).await?;
+    if input.aware_at.is_none() {
+        input.aware_at = from_interaction;
+    }
+    let s = input.check(now())?;
+    let hours = clock_in(tx).await?;
+    let due = forward_due(s.aware_at, hours);
+    let t = now();
+    exec!(
+        tx,
+        "INSERT INTO medical_safety_intakes (id, kind, interaction_id, hcp_id, product, description, patient, aware_at, clock_hours,
+            forward_due_at, reported_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        id,
+        s.kind.as_str(),
+        input.interaction_id,
+        input.hcp_id,
+        &s.product,
+        &s.description,
+        &s.patient,
+        s.aware_at,
+        hours,
+        due,
+        reporter,
+        t
+    )?;
+    tx.audit(AuditEvent::new(AuditAction::Create, "medical_safety", id).new_value(serde_json::json!({
+        "intake": s, "interaction_id": input.interaction_id, "hcp_id": input.hcp_id,
+        "clock_hours": hours, "forward_due_at": due,
+    })));
+    raise_in(tx, forward_task(id, &s, reporter, due, hours)).await?;
+    intake_in(tx, id).await
 }
 
 /// Corrects an intake before it is forwarded; refused afterwards. A new day 0 moves the
