@@ -9,6 +9,9 @@ pub mod edc;
 pub mod edc_entry;
 pub mod enrollment;
 pub mod home;
+pub mod medical;
+pub mod medical_field;
+pub mod medical_requests;
 pub mod participants;
 pub mod profile;
 pub mod schedule;
@@ -39,6 +42,7 @@ pub fn register(r: Routes) -> Routes {
     let r = schedule::register(r);
     let r = enrollment::register(r);
     let r = calendar::register(r);
+    let r = medical::register(r);
     audit::register(r)
 }
 
@@ -70,6 +74,7 @@ impl Chrome {
 pub async fn chrome(state: &AppState, who: &Authed, active: &str) -> Chrome {
     let mut nav = vec![("/", "Work queue", true)];
     nav.push(("/studies", "Studies", who.can_anywhere(Action::new(Context::Trials, Op::Read))));
+    nav.push(("/medical", "Field medical", who.can_anywhere(medical::READ)));
     nav.push(("/audit", "Audit log", who.can_anywhere(Action::new(Context::Audit, Op::Read))));
     let admin = who.can_anywhere(Action::new(Context::Identity, Op::Administer));
     nav.push(("/admin/users", "Users", admin));
