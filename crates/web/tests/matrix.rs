@@ -87,6 +87,11 @@ const SITE_CALENDAR_READERS: &[&str] = &["auditor"];
 /// Who reads data capture of a study and site none of the demo people works at: auditors.
 const EDC_OTHER_READERS: &[&str] = &["auditor"];
 
+/// Who reads field medical data: the medical team and auditors; never commercial users.
+const MEDICAL_READERS: &[&str] = &["msl", "medical_manager", "auditor"];
+/// Who records field medical data.
+const MEDICAL_WRITERS: &[&str] = &["msl", "medical_manager"];
+
 /// Every route with who may use it. Sign-out routes come last so the others run signed in.
 const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("GET", "/healthz", Expect::Public, Body::None),
@@ -690,6 +695,99 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("POST", "/forms/{id}/verify", Expect::Hidden(NOBODY), Body::Form("field=")),
     ("POST", "/forms/{id}/lock", Expect::Hidden(NOBODY), Body::Form("locked=1")),
     ("POST", "/forms/{id}/sign", Expect::Hidden(NOBODY), Body::Form("scope=form&password=clinbridge-demo-2026")),
+    ("GET", "/medical", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/hcps", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/hcps/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/interactions", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/interactions/new", Expect::Only(MEDICAL_WRITERS), Body::None),
+    ("GET", "/medical/interactions/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/insights", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/events", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/events/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/requests", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/requests/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/safety", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "POST",
+        "/medical/hcps",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("npi=1234567893&first_name=Matrix&last_name=Page&specialty=Cardiology"),
+    ),
+    (
+        "POST",
+        "/medical/hcps/{id}/kol",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("tier=2&therapeutic_areas=Cardiology&topics=&notes="),
+    ),
+    (
+        "POST",
+        "/medical/hcps/{id}/publications",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("csv=title%2Cjournal%2Cyear%0AMatrix+study%2CJ+Matrix%2C2024%0A"),
+    ),
+    (
+        "POST",
+        "/medical/interactions",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("date=2026-01-05&time=10%3A00&channel=phone&topics=Matrix"),
+    ),
+    (
+        "POST",
+        "/medical/interactions/{id}/insights",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("category=unmet_need&text=Matrix+insight"),
+    ),
+    (
+        "POST",
+        "/medical/interactions/{id}/follow-ups",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("title=Matrix+follow-up&due=2030-01-01"),
+    ),
+    (
+        "POST",
+        "/medical/interactions/{id}/safety",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("kind=adverse_event&product=Cardiozan&description=Matrix+report"),
+    ),
+    ("POST", "/medical/follow-ups/{id}/done", Expect::Only(MEDICAL_WRITERS), Body::None),
+    (
+        "POST",
+        "/medical/events",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("name=Matrix+congress&starts_on=2030-03-01&ends_on=2030-03-02&place=Matrix+City"),
+    ),
+    (
+        "POST",
+        "/medical/events/{id}/sessions",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("title=Matrix+session&date=2030-03-01&start=09%3A00&end=10%3A00"),
+    ),
+    (
+        "POST",
+        "/medical/events/{id}/insights",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("category=trial_design&text=Matrix+event+insight"),
+    ),
+    (
+        "POST",
+        "/medical/requests/{id}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("questions=Matrix+question&products=&urgency=routine&delivery_method=email"),
+    ),
+    (
+        "POST",
+        "/medical/requests/{id}/signature",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("signed_name=Matrix+Requester"),
+    ),
+    ("POST", "/medical/requests/{id}/response", Expect::Only(MEDICAL_WRITERS), Body::Form("response=Matrix+answer")),
+    ("POST", "/medical/requests/{id}/status", Expect::Only(MEDICAL_WRITERS), Body::Form("status=in_progress")),
+    (
+        "POST",
+        "/medical/safety/{id}/forward",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("forwarded_to=Pharmacovigilance&reference=MTX-1"),
+    ),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("DELETE", "/api/v1/session", Expect::Public, Body::None),

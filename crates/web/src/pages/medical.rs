@@ -143,7 +143,11 @@ pub fn request_row(r: &med::MedicalRequest, tz: chrono_tz::Tz) -> RequestRow {
 }
 
 pub fn excerpt(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>().trim_end()) }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>().trim_end())
+    }
 }
 
 pub struct SafetyRow {
@@ -172,7 +176,11 @@ pub fn safety_row(s: &med::SafetyIntake, tz: chrono_tz::Tz) -> SafetyRow {
                 "{} to {}{}",
                 super::local(t, tz),
                 s.forwarded_to.clone().unwrap_or_default(),
-                s.forward_reference.as_deref().filter(|r| !r.is_empty()).map(|r| format!(" (ref. {r})")).unwrap_or_default()
+                s.forward_reference
+                    .as_deref()
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(" (ref. {r})"))
+                    .unwrap_or_default()
             )
         }),
         interaction_id: s.interaction_id,
@@ -610,7 +618,12 @@ async fn profile(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid
     Ok(render(&profile_view(&state, &who, id, None, String::new(), Vec::new()).await?))
 }
 
-async fn set_kol(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>, Form(f): Form<KolForm>) -> PageResult {
+async fn set_kol(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<KolForm>,
+) -> PageResult {
     writer(&who)?;
     let input = KolInput {
         tier: f.tier.clone(),

@@ -3,8 +3,8 @@
 //! not at all), the interaction's page, the insight board with its drill-down, and congresses.
 
 use super::medical::{
-    InteractionRow, Pairs, RequestRow, SafetyRow, Tab, interaction_row, reader, request_row, safety_row,
-    split_list, tabs, writer,
+    InteractionRow, Pairs, RequestRow, SafetyRow, Tab, interaction_row, reader, request_row, safety_row, split_list,
+    tabs, writer,
 };
 use super::{Chrome, PageError, PageResult, chrome, form_errors, render, see_other};
 use crate::AppState;
@@ -424,11 +424,8 @@ struct ListPage {
 async fn list(State(state): State<AppState>, who: Authed, Query(q): Query<ListQuery>) -> PageResult {
     reader(&who)?;
     let mine = q.mine.is_some_and(|m| !m.is_empty());
-    let f = med::InteractionFilter {
-        owner_user_id: mine.then_some(who.user.id),
-        limit: Some(200),
-        ..Default::default()
-    };
+    let f =
+        med::InteractionFilter { owner_user_id: mine.then_some(who.user.id), limit: Some(200), ..Default::default() };
     let rows = med::interactions(&state.store, &f).await?.iter().map(|i| interaction_row(i, who.tz())).collect();
     Ok(render(&ListPage {
         chrome: chrome(&state, &who, "/medical").await,
@@ -831,7 +828,8 @@ async fn board(State(state): State<AppState>, who: Authed, Query(p): Query<Board
         match BoardDimension::parse(&p.dimension) {
             Ok(d) => {
                 let list = if p.period.is_empty() {
-                    let mut f = med::InsightFilter { from: Some(from), to: Some(to), limit: Some(500), ..Default::default() };
+                    let mut f =
+                        med::InsightFilter { from: Some(from), to: Some(to), limit: Some(500), ..Default::default() };
                     match d {
                         BoardDimension::Tag => f.tag = Some(p.key.clone()),
                         BoardDimension::Category => f.category = Some(p.key.clone()),
@@ -842,7 +840,9 @@ async fn board(State(state): State<AppState>, who: Authed, Query(p): Query<Board
                     med::insight_cell(&state.store, &q, d, &p.key, &p.period).await.map_err(ApiError::from)
                 };
                 let what = match d {
-                    BoardDimension::Category => InsightCategory::parse(&p.key).map(|c| c.label().to_string()).unwrap_or(p.key.clone()),
+                    BoardDimension::Category => {
+                        InsightCategory::parse(&p.key).map(|c| c.label().to_string()).unwrap_or(p.key.clone())
+                    }
                     _ if p.key.is_empty() => "(none)".to_string(),
                     _ => p.key.clone(),
                 };
@@ -1039,8 +1039,13 @@ async fn event_view(
             .iter()
             .map(|i| interaction_row(i, tz))
             .collect();
-    let session = if session.date.is_empty() { SessionForm { date: e.starts_on.to_string(), ..session } } else { session };
-    let insight = if insight.category.is_empty() { SmallForm { category: "treatment_practice".into(), ..insight } } else { insight };
+    let session =
+        if session.date.is_empty() { SessionForm { date: e.starts_on.to_string(), ..session } } else { session };
+    let insight = if insight.category.is_empty() {
+        SmallForm { category: "treatment_practice".into(), ..insight }
+    } else {
+        insight
+    };
     Ok(EventPage {
         chrome: chrome(state, who, "/medical").await,
         tabs: tabs("/medical/events"),
@@ -1055,7 +1060,11 @@ async fn event_view(
                     super::local(s.starts_at, tz),
                     s.ends_at.with_timezone(&tz).format("%H:%M").to_string(),
                     s.title.clone(),
-                    [s.speakers.join(", "), s.room.clone()].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(" · "),
+                    [s.speakers.join(", "), s.room.clone()]
+                        .into_iter()
+                        .filter(|x| !x.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" · "),
                 )
             })
             .collect(),

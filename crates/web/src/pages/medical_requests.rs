@@ -269,7 +269,8 @@ async fn sign(
     Form(f): Form<RequestForm>,
 ) -> PageResult {
     writer(&who)?;
-    let r = med::sign_request(&state.store, &who.acting(), id, &f.signed_name).await.map(|_| ()).map_err(ApiError::from);
+    let r =
+        med::sign_request(&state.store, &who.acting(), id, &f.signed_name).await.map(|_| ()).map_err(ApiError::from);
     after(&state, &who, id, f, r).await
 }
 
