@@ -646,6 +646,75 @@ function suite() {
     await page.screenshot({ path: path.join(RESULTS, 'site-calendar.png'), fullPage: true });
   });
 
+  step('an MSL finds an investigator, logs an interaction with an insight and a request, and a commercial user is kept out', async () => {
+    const mslContext = await browser.newContext({ baseURL: server.base, viewport: { width: 1280, height: 900 } });
+    const commercialContext = await browser.newContext({ baseURL: server.base });
+    try {
+      const msl = await mslContext.newPage();
+      msl.on('pageerror', (err) => pageProblems.push(`page error (MSL): ${err.message}`));
+      await msl.goto('/login');
+      await signIn(msl, 'msl@demo.clinbridge.org', PASSWORD);
+      await msl.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Field medical' }).click();
+      await msl.getByRole('heading', { level: 2, name: 'Interactions by KOL tier' }).waitFor();
+      await msl.getByRole('navigation', { name: 'Field medical' }).getByRole('link', { name: 'HCPs' }).click();
+      await msl.getByLabel('Name or NPI').fill('Reyes');
+      await msl.getByRole('button', { name: 'Search' }).click();
+      await msl.getByRole('link', { name: 'Samuel Reyes, MD, FACC' }).click();
+      // The investigator's trial activity, straight from site operations.
+      const trials = msl.locator('h2#trials + .scroll table');
+      await trials.getByRole('row').filter({ hasText: 'CARDIO-HF3' }).getByText('Principal investigator').waitFor();
+
+      await msl.getByRole('link', { name: 'Log interaction' }).first().click();
+      // The HCP is already chosen, the date and time are now, in person is the default.
+      assert.deepEqual(
+        await msl.getByLabel('Healthcare professionals present').evaluate((s) => [...s.selectedOptions].map((o) => o.text)),
+        ['Reyes, Samuel — Harborview Medical Center'],
+      );
+      await msl.getByLabel('Topics (comma-separated)').fill('Renal safety, Phase 3 design');
+      await msl.getByLabel('Products discussed (comma-separated)').fill('Cardiozan');
+      await msl.getByLabel('What was heard').fill('Would enrol more CKD stage 4 patients if eGFR monitoring were monthly.');
+      await msl.getByLabel('Category').selectOption({ label: 'Trial design' });
+      await msl.getByLabel('Tags (comma-separated)').fill('renal function, trial design');
+      await msl.locator('summary', { hasText: 'Medical information request' }).click();
+      // A request the MSL prompted is refused with the reason, and nothing is saved.
+      await msl.getByLabel('No, it came up because we raised it').check();
+      await msl.getByLabel('Question (one per line, in the requester\'s words)').fill('What is the dose in CKD stage 4?');
+      await msl.getByRole('button', { name: 'Save interaction' }).click();
+      await msl.getByRole('alert').getByText(/Request: unsolicited: only unsolicited requests can be recorded/).waitFor();
+      assert.equal(await msl.getByLabel('What was heard').inputValue(), 'Would enrol more CKD stage 4 patients if eGFR monitoring were monthly.');
+      await msl.getByLabel('Yes, unsolicited').check();
+      await msl.getByRole('button', { name: 'Save interaction' }).click();
+      await msl.waitForURL(/\/medical\/interactions\/[0-9a-f-]{36}$/);
+      await msl.getByText('Would enrol more CKD stage 4 patients if eGFR monitoring were monthly.').waitFor();
+      await msl.getByRole('link', { name: 'What is the dose in CKD stage 4?' }).click();
+      await msl.locator('#request-status').getByText('New').waitFor();
+      assert.match(await msl.locator('#request-due').innerText(), /\d{4}/);
+      // The requester signs; the question is then locked while the answer can still be sent.
+      await msl.getByLabel("Requester's full name, as typed by them").fill('Samuel Reyes');
+      await msl.getByRole('button', { name: 'Record signature' }).click();
+      await msl.getByText(/^Signed by Samuel Reyes/).waitFor();
+      await msl.getByRole('button', { name: 'Start work on it' }).click();
+      await msl.locator('#request-status').getByText('In progress').waitFor();
+      await msl.getByLabel('Response text').fill('The prescribing information covers eGFR down to 20; enclosed is the renal subgroup analysis.');
+      await msl.getByRole('button', { name: 'Send response' }).click();
+      await msl.locator('#request-status').getByText('Answered').waitFor();
+      await msl.screenshot({ path: path.join(RESULTS, 'medical-request.png'), fullPage: true });
+      // The insight is counted on the team board.
+      await msl.goto('/medical/insights');
+      await msl.getByRole('table').filter({ hasText: 'Tag' }).getByRole('rowheader', { name: 'trial design' }).waitFor();
+
+      const commercial = await commercialContext.newPage();
+      await commercial.goto('/login');
+      await signIn(commercial, 'commercial@demo.clinbridge.org', PASSWORD);
+      assert.equal(await commercial.getByRole('link', { name: 'Field medical' }).count(), 0);
+      const refused = await commercial.goto('/medical/interactions');
+      assert.equal(refused.status(), 403);
+    } finally {
+      await mslContext.close();
+      await commercialContext.close();
+    }
+  });
+
   step('signing out ends the session', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('signed_out') === '1');

@@ -93,7 +93,7 @@ pub fn tabs(active: &str) -> Vec<Tab> {
     .collect()
 }
 
-/// A bar of a small horizontal bar chart: label, value, and its length out of 300.
+/// A bar of a small horizontal bar chart: label, value, and its length out of 240.
 pub struct Bar {
     pub label: String,
     pub value: i64,
@@ -103,7 +103,7 @@ pub struct Bar {
 
 pub fn bars(items: Vec<(String, i64, String)>) -> Vec<Bar> {
     let max = items.iter().map(|i| i.1).max().unwrap_or(0).max(1);
-    items.into_iter().map(|(label, value, href)| Bar { width: value * 300 / max, label, value, href }).collect()
+    items.into_iter().map(|(label, value, href)| Bar { width: value * 240 / max, label, value, href }).collect()
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -139,6 +139,16 @@ pub fn request_row(r: &med::MedicalRequest, tz: chrono_tz::Tz) -> RequestRow {
         due: super::local(r.sla_due_at, tz),
         overdue: open && now > r.sla_due_at,
         assigned: r.assigned_name.clone(),
+    }
+}
+
+/// A snake_case code as words: `principal_investigator` → `Principal investigator`.
+pub fn humanize(code: &str) -> String {
+    let words = code.replace('_', " ");
+    let mut c = words.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -239,8 +249,8 @@ async fn dashboard(State(state): State<AppState>, who: Authed, Query(q): Query<D
             .into_iter()
             .map(|t| {
                 let label = match t.tier.and_then(|n| Tier::new(n).ok()) {
-                    Some(tier) => format!("{} ({} HCPs)", tier.label(), t.hcps),
-                    None => format!("No KOL tier ({} HCPs)", t.hcps),
+                    Some(tier) => format!("Tier {} · {} HCPs", tier.number(), t.hcps),
+                    None => format!("No tier · {} HCPs", t.hcps),
                 };
                 let href = match t.tier {
                     Some(n) => format!("/medical/hcps?tier={n}"),
@@ -558,7 +568,7 @@ async fn profile_view(
                 study_title: t.study_title.clone(),
                 study_status: t.study_status.replace('_', " "),
                 site_name: t.site_name.clone(),
-                role: t.role.to_string(),
+                role: humanize(t.role),
                 activated_on: t.activated_on.map(|d| d.to_string()).unwrap_or_else(|| "not yet".into()),
                 enrolled: t.enrolled,
                 target: t.target_enrollment,

@@ -693,7 +693,7 @@ struct BoardParams {
 /// A table of the board: rows of counts per period, each count a link to its insights.
 pub struct BoardTable {
     title: &'static str,
-    dimension: &'static str,
+    heading: &'static str,
     rows: Vec<BoardTableRow>,
 }
 
@@ -773,28 +773,29 @@ async fn board(State(state): State<AppState>, who: Authed, Query(p): Query<Board
         h.push_str("#drill");
         h
     };
-    let table = |title: &'static str, dimension: &'static str, rows: &[med::BoardRow]| BoardTable {
-        title,
-        dimension,
-        rows: rows
-            .iter()
-            .map(|r| BoardTableRow {
-                label: if r.label.is_empty() { "(none)".into() } else { r.label.clone() },
-                cells: r
-                    .counts
-                    .iter()
-                    .zip(&b.periods)
-                    .map(|(c, per)| (*c, span(dimension, &r.key, Some(per))))
-                    .collect(),
-                total: r.total,
-                total_href: span(dimension, &r.key, None),
-            })
-            .collect(),
-    };
+    let table =
+        |title: &'static str, heading: &'static str, dimension: &'static str, rows: &[med::BoardRow]| BoardTable {
+            title,
+            heading,
+            rows: rows
+                .iter()
+                .map(|r| BoardTableRow {
+                    label: if r.label.is_empty() { "(none)".into() } else { r.label.clone() },
+                    cells: r
+                        .counts
+                        .iter()
+                        .zip(&b.periods)
+                        .map(|(c, per)| (*c, span(dimension, &r.key, Some(per))))
+                        .collect(),
+                    total: r.total,
+                    total_href: span(dimension, &r.key, None),
+                })
+                .collect(),
+        };
     let tables = vec![
-        table("By category", "category", &b.by_category),
-        table("By product", "product", &b.by_product),
-        table("By tag", "tag", &b.by_tag),
+        table("By category", "Category", "category", &b.by_category),
+        table("By product", "Product", "product", &b.by_product),
+        table("By tag", "Tag", "tag", &b.by_tag),
     ];
     // The chart: a stacked column per period, coloured by category.
     let max = b.totals.iter().copied().max().unwrap_or(0).max(1);

@@ -112,6 +112,9 @@ pub struct RequestForm {
     delivery_method: String,
     #[serde(default)]
     status: String,
+    /// Set by the "Send response" button: save the text and mark the request answered.
+    #[serde(default)]
+    send: String,
 }
 
 #[derive(Template)]
@@ -147,8 +150,9 @@ struct RequestPage {
     errors: Vec<(String, String)>,
 }
 
-fn move_label(to: RequestStatus) -> String {
+fn move_label(from: RequestStatus, to: RequestStatus) -> String {
     match to {
+        RequestStatus::InProgress if from == RequestStatus::Answered => "Reopen for a follow-up question".into(),
         RequestStatus::InProgress => "Start work on it".into(),
         RequestStatus::Answered => "Mark answered".into(),
         RequestStatus::Closed => "Close the request".into(),
@@ -186,7 +190,7 @@ async fn request_view(
         .next_statuses()
         .iter()
         .filter(|s| **s != RequestStatus::Answered)
-        .map(|s| (s.as_str(), move_label(*s)))
+        .map(|s| (s.as_str(), move_label(r.status(), *s)))
         .collect();
     Ok(RequestPage {
         chrome: chrome(state, who, "/medical").await,
@@ -289,10 +293,21 @@ async fn respond(
     let current = med::request(&state.store, id).await?;
     let mut all: Vec<Material> = current.response_documents.0.clone();
     all.extend(documents);
-    let r = med::respond(&state.store, &who.acting(), id, ResponseInput { text: f.response.clone(), documents: all })
-        .await
-        .map(|_| ())
-        .map_err(ApiError::from);
+    let send = !f.send.is_empty();
+    let r = async {
+        let acting = who.acting();
+        let saved =
+            med::respond(&state.store, &acting, id, ResponseInput { text: f.response.clone(), documents: all }).await?;
+        if send && saved.status() != RequestStatus::Answered {
+            if saved.status() == RequestStatus::New {
+                med::move_request(&state.store, &acting, id, RequestStatus::InProgress).await?;
+            }
+            med::move_request(&state.store, &acting, id, RequestStatus::Answered).await?;
+        }
+        Ok::<_, clinbridge_store::StoreError>(())
+    }
+    .await
+    .map_err(ApiError::from);
     after(&state, &who, id, f, r).await
 }
 
