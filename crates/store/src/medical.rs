@@ -855,6 +855,14 @@ pub async fn engagement_plans(store: &Store, hcp_id: Uuid) -> Result<Vec<Engagem
     Ok(plans)
 }
 
+/// The HCP an engagement plan is for.
+pub async fn plan_hcp(store: &Store, plan_id: Uuid) -> Result<Option<Uuid>> {
+    Ok(on!(store.db.read(), |c| sqlx::query_scalar("SELECT hcp_id FROM medical_engagement_plans WHERE id = $1")
+        .bind(plan_id)
+        .fetch_optional(c)
+        .await)?)
+}
+
 /// Sets the engagement plan of a KOL for a period (`2026-H2`): its owner and its objectives,
 /// replacing the objectives of that period's plan if there is one.
 pub async fn set_engagement_plan(

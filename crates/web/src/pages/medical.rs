@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 pub const READ: Action = Action::new(Context::Medical, Op::Read);
 pub const WRITE: Action = Action::new(Context::Medical, Op::Write);
+pub const ADMIN: Action = Action::new(Context::Medical, Op::Administer);
 
 pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
     let r = r
@@ -30,7 +31,15 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/medical/hcps", create_hcp)
         .get("/medical/hcps/{id}", profile)
         .post("/medical/hcps/{id}/kol", set_kol)
-        .post("/medical/hcps/{id}/publications", import_publications);
+        .post("/medical/hcps/{id}", edit_hcp)
+        .post("/medical/hcps/{id}/affiliations", edit_affiliations)
+        .post("/medical/hcps/{id}/plans", set_plan)
+        .post("/medical/objectives/{id}", objective_progress)
+        .post("/medical/hcps/{id}/publications", import_publications)
+        .get("/medical/institutions", institutions)
+        .post("/medical/institutions", create_institution)
+        .get("/medical/institutions/{id}", institution)
+        .post("/medical/institutions/{id}", edit_institution);
     let r = super::medical_field::register(r);
     super::medical_requests::register(r)
 }
@@ -424,15 +433,7 @@ async fn hcps(State(state): State<AppState>, who: Authed, Query(q): Query<Search
 
 async fn create_hcp(State(state): State<AppState>, who: Authed, Form(f): Form<HcpForm>) -> PageResult {
     writer(&who)?;
-    let input = HcpInput {
-        npi: f.npi.clone(),
-        first_name: f.first_name.clone(),
-        last_name: f.last_name.clone(),
-        credentials: split_list(&f.credentials),
-        specialty: f.specialty.clone(),
-        email: f.email.clone(),
-        phone: f.phone.clone(),
-    };
+    let input = hcp_input(&f);
     let institution = Uuid::parse_str(f.institution_id.trim()).ok();
     let r = async {
         let h = med::create_hcp(&state.store, &who.acting(), input).await?;
@@ -472,11 +473,29 @@ pub struct TrialRow {
     target: i64,
 }
 
+pub struct ObjectiveView {
+    id: Uuid,
+    text: String,
+    count: String,
+    status: String,
+    status_code: String,
+    done_count: i64,
+}
+
 pub struct PlanView {
     period: String,
     done: usize,
     total: usize,
-    objectives: Vec<(String, String, String)>,
+    objectives: Vec<ObjectiveView>,
+}
+
+/// One editable row of an affiliation or objective list.
+#[derive(Default, Clone)]
+pub struct Row {
+    a: String,
+    b: String,
+    c: String,
+    d: String,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -514,21 +533,88 @@ struct ProfilePage {
     kol_form: KolForm,
     tiers: Vec<(i64, &'static str)>,
     csv: String,
+    hcp_form: HcpForm,
+    affiliation_rows: Vec<Row>,
+    primary: usize,
+    institutions: Vec<(String, String)>,
+    plan_period: String,
+    plan_rows: Vec<Row>,
+    objective_statuses: Vec<(&'static str, &'static str)>,
     errors: Vec<(String, String)>,
+}
+
+/// What a refused edit on the profile page puts back into its form.
+#[derive(Default)]
+pub struct ProfileForms {
+    kol: Option<KolForm>,
+    csv: String,
+    hcp: Option<HcpForm>,
+    affiliations: Option<(Vec<Row>, usize)>,
+    plan: Option<(String, Vec<Row>)>,
 }
 
 async fn profile_view(
     state: &AppState,
     who: &Authed,
     id: Uuid,
-    kol_form: Option<KolForm>,
-    csv: String,
+    forms: ProfileForms,
     errors: Vec<(String, String)>,
 ) -> Result<ProfilePage, PageError> {
     reader(who)?;
     let tz = who.tz();
     let p = med::hcp_profile(&state.store, id).await?;
-    let kol_form = kol_form.unwrap_or_else(|| match &p.kol {
+    let hcp_form = forms.hcp.unwrap_or_else(|| HcpForm {
+        npi: p.hcp.npi.clone(),
+        first_name: p.hcp.first_name.clone(),
+        last_name: p.hcp.last_name.clone(),
+        credentials: p.hcp.credentials.join(", "),
+        specialty: p.hcp.specialty.clone(),
+        email: p.hcp.email.clone(),
+        phone: p.hcp.phone.clone(),
+        ..Default::default()
+    });
+    let (mut affiliation_rows, primary) = forms.affiliations.unwrap_or_else(|| {
+        let rows: Vec<Row> = p
+            .affiliations
+            .iter()
+            .map(|a| Row {
+                a: a.institution_id.to_string(),
+                b: a.department.clone(),
+                c: a.role.clone(),
+                d: String::new(),
+            })
+            .collect();
+        let primary = p.affiliations.iter().position(|a| a.is_primary).unwrap_or(0);
+        (rows, primary)
+    });
+    affiliation_rows.push(Row::default());
+    let (plan_period, mut plan_rows) = forms.plan.unwrap_or_else(|| {
+        let today = Utc::now().with_timezone(&tz).date_naive();
+        let half = if chrono::Datelike::month(&today) <= 6 { 1 } else { 2 };
+        let period = format!("{}-H{half}", chrono::Datelike::year(&today));
+        // This half's plan, if there is one, comes filled in for editing.
+        let rows = p
+            .plans
+            .iter()
+            .find(|pl| pl.period == period)
+            .map(|pl| {
+                pl.objectives
+                    .iter()
+                    .map(|o| Row {
+                        a: o.text.clone(),
+                        b: o.target_count.map(|t| t.to_string()).unwrap_or_default(),
+                        c: o.done_count.to_string(),
+                        d: o.status.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (period, rows)
+    });
+    while plan_rows.len() < 4 {
+        plan_rows.push(Row::default());
+    }
+    let kol_form = forms.kol.unwrap_or_else(|| match &p.kol {
         Some(k) => KolForm {
             tier: k.tier.to_string(),
             therapeutic_areas: k.therapeutic_areas.join(", "),
@@ -594,7 +680,14 @@ async fn profile_view(
                             let status = clinbridge_core::medical::ObjectiveStatus::parse(&o.status)
                                 .map(|s| s.label())
                                 .unwrap_or("");
-                            (o.text.clone(), count, status.to_string())
+                            ObjectiveView {
+                                id: o.id,
+                                text: o.text.clone(),
+                                count,
+                                status: status.to_string(),
+                                status_code: o.status.clone(),
+                                done_count: o.done_count,
+                            }
                         })
                         .collect(),
                 }
@@ -619,13 +712,192 @@ async fn profile_view(
         can_write: who.can(WRITE, Target::ORG),
         kol_form,
         tiers: (1..=4).filter_map(|n| Tier::new(n).ok().map(|t| (n, t.label()))).collect(),
-        csv,
+        csv: forms.csv,
+        hcp_form,
+        affiliation_rows,
+        primary,
+        institutions: med::institutions(&state.store).await?.into_iter().map(|i| (i.id.to_string(), i.name)).collect(),
+        plan_period,
+        plan_rows,
+        objective_statuses: clinbridge_core::medical::ObjectiveStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), s.label()))
+            .collect(),
         errors,
     })
 }
 
+/// Shows the profile again with the refused form filled in as typed.
+async fn refused(state: &AppState, who: &Authed, id: Uuid, forms: ProfileForms, e: ApiError) -> PageResult {
+    let errors = form_errors(e)?;
+    let page = profile_view(state, who, id, forms, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+}
+
+fn hcp_input(f: &HcpForm) -> HcpInput {
+    HcpInput {
+        npi: f.npi.clone(),
+        first_name: f.first_name.clone(),
+        last_name: f.last_name.clone(),
+        credentials: split_list(&f.credentials),
+        specialty: f.specialty.clone(),
+        email: f.email.clone(),
+        phone: f.phone.clone(),
+    }
+}
+
+async fn edit_hcp(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<HcpForm>,
+) -> PageResult {
+    writer(&who)?;
+    match med::update_hcp(&state.store, &who.acting(), id, hcp_input(&f)).await.map_err(ApiError::from) {
+        Ok(_) => Ok(see_other(&format!("/medical/hcps/{id}"))),
+        Err(e) => refused(&state, &who, id, ProfileForms { hcp: Some(f), ..Default::default() }, e).await,
+    }
+}
+
+/// The affiliation rows of the form (`institution_id`, `department`, `role` repeated, the
+/// primary one chosen by `primary` = its row number); rows without an institution are dropped.
+async fn edit_affiliations(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    body: String,
+) -> PageResult {
+    writer(&who)?;
+    let p = Pairs::parse(&body)?;
+    let (inst, dept, role) = (p.all("institution_id"), p.all("department"), p.all("role"));
+    let primary: usize = p.get("primary").parse().unwrap_or(0);
+    let rows: Vec<Row> = inst
+        .iter()
+        .enumerate()
+        .map(|(n, i)| Row {
+            a: i.clone(),
+            b: dept.get(n).cloned().unwrap_or_default(),
+            c: role.get(n).cloned().unwrap_or_default(),
+            d: String::new(),
+        })
+        .filter(|r| !r.a.trim().is_empty())
+        .collect();
+    let mut errs = Vec::new();
+    let mut input = Vec::new();
+    for (n, r) in rows.iter().enumerate() {
+        match Uuid::parse_str(r.a.trim()) {
+            Ok(institution_id) => input.push(AffiliationInput {
+                institution_id,
+                department: r.b.trim().to_string(),
+                role: r.c.trim().to_string(),
+                is_primary: n == primary.min(rows.len().saturating_sub(1)),
+            }),
+            Err(_) => {
+                errs.push(clinbridge_core::FieldError::new(format!("affiliations[{}]", n + 1), "choose an institution"))
+            }
+        }
+    }
+    let r = if errs.is_empty() {
+        med::set_affiliations(&state.store, &who.acting(), id, input).await.map(|_| ()).map_err(ApiError::from)
+    } else {
+        Err(ApiError::Invalid(errs))
+    };
+    match r {
+        Ok(()) => Ok(see_other(&format!("/medical/hcps/{id}"))),
+        Err(e) => {
+            refused(&state, &who, id, ProfileForms { affiliations: Some((rows, primary)), ..Default::default() }, e)
+                .await
+        }
+    }
+}
+
+/// Sets a period's engagement plan from the rows of the form (`objective`, `target`, `done`,
+/// `status` repeated); blank rows are dropped.
+async fn set_plan(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>, body: String) -> PageResult {
+    writer(&who)?;
+    let p = Pairs::parse(&body)?;
+    let period = p.get("period");
+    let (text, target, done, status) = (p.all("objective"), p.all("target"), p.all("done"), p.all("status"));
+    let rows: Vec<Row> = text
+        .iter()
+        .enumerate()
+        .map(|(n, t)| Row {
+            a: t.clone(),
+            b: target.get(n).cloned().unwrap_or_default(),
+            c: done.get(n).cloned().unwrap_or_default(),
+            d: status.get(n).cloned().unwrap_or_default(),
+        })
+        .filter(|r| !r.a.trim().is_empty())
+        .collect();
+    let mut errs = Vec::new();
+    let objectives: Vec<clinbridge_core::medical::ObjectiveInput> = rows
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            let mut number = |field: &str, v: &str| -> Option<i64> {
+                let v = v.trim();
+                if v.is_empty() {
+                    return None;
+                }
+                v.parse()
+                    .map_err(|_| {
+                        errs.push(clinbridge_core::FieldError::new(
+                            format!("objectives[{}].{field}", n + 1),
+                            "must be a whole number",
+                        ))
+                    })
+                    .ok()
+            };
+            let target_count = number("target_count", &r.b);
+            let done_count = number("done_count", &r.c).unwrap_or(0);
+            clinbridge_core::medical::ObjectiveInput {
+                text: r.a.clone(),
+                target_count,
+                done_count,
+                status: r.d.clone(),
+            }
+        })
+        .collect();
+    let r = if errs.is_empty() {
+        med::set_engagement_plan(&state.store, &who.acting(), id, &period, None, objectives)
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from)
+    } else {
+        Err(ApiError::Invalid(errs))
+    };
+    match r {
+        Ok(()) => Ok(see_other(&format!("/medical/hcps/{id}#plans"))),
+        Err(e) => refused(&state, &who, id, ProfileForms { plan: Some((period, rows)), ..Default::default() }, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct ProgressForm {
+    #[serde(default)]
+    done_count: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// Records progress on one objective (how many done, and its status).
+async fn objective_progress(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<ProgressForm>,
+) -> PageResult {
+    writer(&who)?;
+    let done: i64 =
+        f.done_count.trim().parse().map_err(|_| PageError(ApiError::field("done_count", "must be a whole number")))?;
+    let status = Some(f.status.trim()).filter(|s| !s.is_empty());
+    let o = med::update_objective(&state.store, &who.acting(), id, done, status).await?;
+    let hcp: Option<Uuid> = med::plan_hcp(&state.store, o.plan_id).await?;
+    Ok(see_other(&hcp.map(|h| format!("/medical/hcps/{h}#plans")).unwrap_or_else(|| "/medical/hcps".into())))
+}
+
 async fn profile(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
-    Ok(render(&profile_view(&state, &who, id, None, String::new(), Vec::new()).await?))
+    Ok(render(&profile_view(&state, &who, id, ProfileForms::default(), Vec::new()).await?))
 }
 
 async fn set_kol(
@@ -643,11 +915,7 @@ async fn set_kol(
     };
     match med::set_kol_profile(&state.store, &who.acting(), id, input).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/medical/hcps/{id}#kol"))),
-        Err(e) => {
-            let errors = form_errors(e)?;
-            let page = profile_view(&state, &who, id, Some(f), String::new(), errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
-        }
+        Err(e) => refused(&state, &who, id, ProfileForms { kol: Some(f), ..Default::default() }, e).await,
     }
 }
 
@@ -666,15 +934,248 @@ async fn import_publications(
     writer(&who)?;
     match med::import_publications_csv(&state.store, &who.acting(), id, &f.csv).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/medical/hcps/{id}#publications"))),
-        Err(e) => {
-            let errors = form_errors(e)?;
-            let page = profile_view(&state, &who, id, None, f.csv, errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
-        }
+        Err(e) => refused(&state, &who, id, ProfileForms { csv: f.csv, ..Default::default() }, e).await,
     }
 }
 
 /// The kinds of institution, for forms.
 pub fn institution_kinds() -> Vec<(&'static str, &'static str)> {
     InstitutionKind::ALL.iter().map(|k| (k.as_str(), k.label())).collect()
+}
+
+// ---------------------------------------------------------------- institutions
+
+#[derive(Deserialize, Default, Clone)]
+pub struct InstitutionForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    departments: String,
+    #[serde(default)]
+    latitude: String,
+    #[serde(default)]
+    longitude: String,
+}
+
+impl InstitutionForm {
+    fn input(&self) -> Result<clinbridge_core::medical::InstitutionInput, ApiError> {
+        let mut errs = Vec::new();
+        let mut coord = |field: &str, v: &str| -> Option<f64> {
+            let v = v.trim();
+            if v.is_empty() {
+                return None;
+            }
+            v.parse()
+                .map_err(|_| errs.push(clinbridge_core::FieldError::new(field, "must be a number of degrees")))
+                .ok()
+        };
+        let latitude = coord("latitude", &self.latitude);
+        let longitude = coord("longitude", &self.longitude);
+        if !errs.is_empty() {
+            return Err(ApiError::Invalid(errs));
+        }
+        Ok(clinbridge_core::medical::InstitutionInput {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            address: self.address.clone(),
+            city: self.city.clone(),
+            state: self.state.clone(),
+            postal_code: self.postal_code.clone(),
+            departments: split_list(&self.departments),
+            latitude,
+            longitude,
+        })
+    }
+
+    fn of(i: &med::Institution) -> Self {
+        InstitutionForm {
+            name: i.name.clone(),
+            kind: i.kind.clone(),
+            address: i.address.clone(),
+            city: i.city.clone(),
+            state: i.state.clone(),
+            postal_code: i.postal_code.clone(),
+            departments: i.departments.join(", "),
+            latitude: i.latitude.map(|v| v.to_string()).unwrap_or_default(),
+            longitude: i.longitude.map(|v| v.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+pub struct InstitutionRow {
+    id: Uuid,
+    name: String,
+    kind: String,
+    place: String,
+    departments: String,
+}
+
+#[derive(Template)]
+#[template(path = "medical_institutions.html")]
+struct InstitutionsPage {
+    chrome: Chrome,
+    tabs: Vec<Tab>,
+    rows: Vec<InstitutionRow>,
+    kinds: Vec<(&'static str, &'static str)>,
+    can_write: bool,
+    form: InstitutionForm,
+    errors: Vec<(String, String)>,
+}
+
+fn kind_label(k: &str) -> String {
+    InstitutionKind::parse(k).map(|k| k.label().to_string()).unwrap_or_default()
+}
+
+async fn institutions_view(
+    state: &AppState,
+    who: &Authed,
+    form: InstitutionForm,
+    errors: Vec<(String, String)>,
+) -> Result<InstitutionsPage, PageError> {
+    reader(who)?;
+    let rows = med::institutions(&state.store)
+        .await?
+        .into_iter()
+        .map(|i| InstitutionRow {
+            id: i.id,
+            kind: kind_label(&i.kind),
+            place: [i.city.clone(), i.state.clone()]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join(", "),
+            departments: i.departments.join(", "),
+            name: i.name,
+        })
+        .collect();
+    Ok(InstitutionsPage {
+        chrome: chrome(state, who, "/medical").await,
+        tabs: tabs("/medical/hcps"),
+        rows,
+        kinds: institution_kinds(),
+        can_write: who.can(WRITE, Target::ORG),
+        form,
+        errors,
+    })
+}
+
+async fn institutions(State(state): State<AppState>, who: Authed) -> PageResult {
+    let form = InstitutionForm { kind: "hospital".into(), ..Default::default() };
+    Ok(render(&institutions_view(&state, &who, form, Vec::new()).await?))
+}
+
+async fn create_institution(State(state): State<AppState>, who: Authed, Form(f): Form<InstitutionForm>) -> PageResult {
+    writer(&who)?;
+    let r = match f.input() {
+        Ok(i) => med::create_institution(&state.store, &who.acting(), i).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(i) => Ok(see_other(&format!("/medical/institutions/{}", i.id))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&institutions_view(&state, &who, f, errors).await?))
+                .into_response())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "medical_institution.html")]
+struct InstitutionPage {
+    chrome: Chrome,
+    tabs: Vec<Tab>,
+    id: Uuid,
+    name: String,
+    kind: String,
+    address: String,
+    departments: String,
+    coordinates: Option<(f64, f64)>,
+    hcps: Vec<HcpRow>,
+    kinds: Vec<(&'static str, &'static str)>,
+    can_write: bool,
+    form: InstitutionForm,
+    errors: Vec<(String, String)>,
+}
+
+async fn institution_view(
+    state: &AppState,
+    who: &Authed,
+    id: Uuid,
+    form: Option<InstitutionForm>,
+    errors: Vec<(String, String)>,
+) -> Result<InstitutionPage, PageError> {
+    reader(who)?;
+    let i = med::institution(&state.store, id).await?;
+    let hcps =
+        med::search_hcps(&state.store, &HcpSearch { institution_id: Some(id), limit: Some(500), ..Default::default() })
+            .await?
+            .into_iter()
+            .map(|l| HcpRow {
+                id: l.hcp.id,
+                name: l.hcp.display_name(),
+                npi: l.hcp.npi.clone(),
+                specialty: l.hcp.specialty.clone(),
+                institution: String::new(),
+                tier: l.tier.and_then(|t| Tier::new(t).ok()).map(|t| t.label().to_string()).unwrap_or_default(),
+            })
+            .collect();
+    Ok(InstitutionPage {
+        chrome: chrome(state, who, "/medical").await,
+        tabs: tabs("/medical/hcps"),
+        id,
+        form: form.unwrap_or_else(|| InstitutionForm::of(&i)),
+        kind: kind_label(&i.kind),
+        address: [
+            i.address.clone(),
+            i.city.clone(),
+            [i.state.clone(), i.postal_code.clone()].join(" ").trim().to_string(),
+        ]
+        .into_iter()
+        .filter(|x| !x.is_empty())
+        .collect::<Vec<_>>()
+        .join(", "),
+        departments: i.departments.join(", "),
+        coordinates: i.latitude.zip(i.longitude),
+        name: i.name,
+        hcps,
+        kinds: institution_kinds(),
+        can_write: who.can(WRITE, Target::ORG),
+        errors,
+    })
+}
+
+async fn institution(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
+    Ok(render(&institution_view(&state, &who, id, None, Vec::new()).await?))
+}
+
+async fn edit_institution(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<InstitutionForm>,
+) -> PageResult {
+    writer(&who)?;
+    let r = match f.input() {
+        Ok(i) => med::update_institution(&state.store, &who.acting(), id, i).await.map(|_| ()).map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(()) => Ok(see_other(&format!("/medical/institutions/{id}"))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&institution_view(&state, &who, id, Some(f), errors).await?))
+                .into_response())
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/medical/requests/{id}/status", status)
         .get("/medical/safety", safety)
         .post("/medical/safety/{id}/forward", forward)
+        .post("/medical/settings/safety-clock", set_clock)
 }
 
 // ---------------------------------------------------------------- the list
@@ -336,6 +337,7 @@ struct SafetyPage {
     forwarded: Vec<SafetyRow>,
     clock_hours: i64,
     can_write: bool,
+    can_admin: bool,
     failed: Option<Uuid>,
     form: ForwardForm,
     errors: Vec<(String, String)>,
@@ -373,6 +375,7 @@ async fn safety_view(
         forwarded: forwarded.iter().map(|s| safety_row(s, tz)).collect(),
         clock_hours: med::safety_clock_hours(&state.store).await?,
         can_write: who.can(super::medical::WRITE, Target::ORG),
+        can_admin: who.can(super::medical::ADMIN, Target::ORG),
         failed,
         form: if form.forwarded_to.is_empty() {
             ForwardForm { forwarded_to: "Pharmacovigilance".into(), ..form }
@@ -403,6 +406,29 @@ async fn forward(
             let errors = form_errors(e)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&safety_view(&state, &who, Some(id), f, errors).await?))
                 .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ClockForm {
+    #[serde(default)]
+    hours: String,
+}
+
+/// Sets the organization's forwarding clock for new safety intakes (medical managers).
+async fn set_clock(State(state): State<AppState>, who: Authed, Form(f): Form<ClockForm>) -> PageResult {
+    who.require(super::medical::ADMIN, Target::ORG)?;
+    let r = match f.hours.trim().parse::<i64>() {
+        Ok(h) => med::set_safety_clock_hours(&state.store, &who.acting(), h).await.map(|_| ()).map_err(ApiError::from),
+        Err(_) => Err(ApiError::field("safety_forward_hours", "must be a whole number of hours")),
+    };
+    match r {
+        Ok(()) => Ok(see_other("/medical/safety")),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            let page = safety_view(&state, &who, None, ForwardForm::default(), errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
         }
     }
 }
