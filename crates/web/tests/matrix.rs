@@ -701,6 +701,13 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("GET", "/medical/interactions", Expect::Only(MEDICAL_READERS), Body::None),
     ("GET", "/medical/interactions/new", Expect::Only(MEDICAL_WRITERS), Body::None),
     ("GET", "/medical/interactions/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/medical/interactions/{id}/edit", Expect::Only(MEDICAL_WRITERS), Body::None),
+    (
+        "POST",
+        "/medical/interactions/{id}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("date=2026-01-05&time=10%3A00&channel=phone&topics=Matrix+correction"),
+    ),
     ("GET", "/medical/insights", Expect::Only(MEDICAL_READERS), Body::None),
     ("GET", "/medical/events", Expect::Only(MEDICAL_READERS), Body::None),
     ("GET", "/medical/events/{id}", Expect::Only(MEDICAL_READERS), Body::None),

@@ -31,6 +31,8 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .get("/medical/interactions/new", log_form)
         .post("/medical/interactions", log)
         .get("/medical/interactions/{id}", detail)
+        .get("/medical/interactions/{id}/edit", edit_form)
+        .post("/medical/interactions/{id}", edit)
         .post("/medical/interactions/{id}/insights", add_insight)
         .post("/medical/interactions/{id}/follow-ups", add_follow_up)
         .post("/medical/interactions/{id}/safety", report_safety)
@@ -232,6 +234,8 @@ impl LogForm {
 struct LogPage {
     chrome: Chrome,
     tabs: Vec<Tab>,
+    /// Where the form posts: a new log, or the correction of interaction `editing`.
+    editing: Option<Uuid>,
     form: LogForm,
     hcps: Vec<(Uuid, String)>,
     colleagues: Vec<(Uuid, String)>,
@@ -285,6 +289,7 @@ async fn medical_colleagues(state: &AppState, except: Uuid) -> Result<Vec<(Uuid,
 async fn log_view(
     state: &AppState,
     who: &Authed,
+    editing: Option<Uuid>,
     form: LogForm,
     errors: Vec<(String, String)>,
 ) -> Result<LogPage, PageError> {
@@ -309,6 +314,7 @@ async fn log_view(
     Ok(LogPage {
         chrome: chrome(state, who, "/medical").await,
         tabs: tabs("/medical/interactions"),
+        editing,
         form,
         hcps,
         colleagues: medical_colleagues(state, who.user.id).await?,
@@ -347,7 +353,7 @@ async fn log_form(State(state): State<AppState>, who: Authed, Query(q): Query<Ne
         part: q.part,
         ..Default::default()
     };
-    Ok(render(&log_view(&state, &who, form, Vec::new()).await?))
+    Ok(render(&log_view(&state, &who, None, form, Vec::new()).await?))
 }
 
 async fn log(State(state): State<AppState>, who: Authed, body: String) -> PageResult {
@@ -362,7 +368,49 @@ async fn log(State(state): State<AppState>, who: Authed, body: String) -> PageRe
         Ok(logged) => Ok(see_other(&format!("/medical/interactions/{}", logged.interaction.id))),
         Err(e) => {
             let errors = form_errors(e)?.into_iter().map(|(f, m)| (field_label(&f), m)).collect();
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&log_view(&state, &who, form, errors).await?)).into_response())
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&log_view(&state, &who, None, form, errors).await?))
+                .into_response())
+        }
+    }
+}
+
+/// The correction form of an interaction, filled in as recorded (follow-ups, insights,
+/// requests and safety reports are kept on the interaction's page).
+async fn edit_form(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
+    writer(&who)?;
+    let i = med::interaction(&state.store, id).await?;
+    let local = i.occurred_at.with_timezone(&who.tz());
+    let form = LogForm {
+        date: local.format("%Y-%m-%d").to_string(),
+        time: local.format("%H:%M").to_string(),
+        channel: i.channel.clone(),
+        hcps: i.hcps.iter().map(|h| h.id).collect(),
+        colleagues: i.colleagues.iter().map(|c| c.id).collect(),
+        event_id: i.event_id.map(|e| e.to_string()).unwrap_or_default(),
+        topics: i.topics.join(", "),
+        products: i.products.join(", "),
+        material_name: i.materials.iter().map(|m| m.name.clone()).collect(),
+        material_version: i.materials.iter().map(|m| m.version.clone()).collect(),
+        notes: i.notes.clone(),
+        ..Default::default()
+    };
+    Ok(render(&log_view(&state, &who, Some(id), form, Vec::new()).await?))
+}
+
+async fn edit(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>, body: String) -> PageResult {
+    writer(&who)?;
+    med::interaction(&state.store, id).await?;
+    let form = LogForm::from_pairs(&Pairs::parse(&body)?);
+    let r = match form.to_log(who.tz()) {
+        Ok(l) => med::update_interaction(&state.store, &who.acting(), id, l.interaction).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(_) => Ok(see_other(&format!("/medical/interactions/{id}"))),
+        Err(e) => {
+            let errors = form_errors(e)?.into_iter().map(|(f, m)| (field_label(&f), m)).collect();
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&log_view(&state, &who, Some(id), form, errors).await?))
+                .into_response())
         }
     }
 }
