@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod consent;
+pub mod device;
 pub mod edc;
 pub mod identity;
 pub mod medical;

@@ -78,6 +78,7 @@ macro_rules! vocabulary {
         }
     };
 }
+pub(crate) use vocabulary;
 
 // ---------------------------------------------------------------- institutions
 
