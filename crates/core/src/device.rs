@@ -857,6 +857,41 @@ vocabulary!(
     ]
 );
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct FeedbackInput {
+    pub institution_id: uuid::Uuid,
+    pub product_id: uuid::Uuid,
+    pub category: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckedFeedback {
+    pub category: FeedbackCategory,
+    pub text: String,
+}
+
+impl FeedbackInput {
+    pub fn check(&self) -> Result<CheckedFeedback, Invalid> {
+        let mut c = Checks::new();
+        let category = c.take("category", FeedbackCategory::parse(&self.category));
+        let text = c.take("text", long_text("text", &self.text, 4000));
+        if text.as_ref().is_some_and(String::is_empty) {
+            c.push("text", "is required: what the account said, in their terms where possible");
+        }
+        c.finish()?;
+        Ok(CheckedFeedback { category: category.unwrap_or(FeedbackCategory::Other), text: text.unwrap_or_default() })
+    }
+}
+
+/// Which side of a competency sign-off signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignSide {
+    Trainer,
+    Trainee,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ mod commit;
 pub mod consent;
 pub mod db;
 pub mod demo;
+pub mod device;
 pub mod edc;
 pub mod identity;
 pub mod medical;
