@@ -13,9 +13,11 @@ use uuid::Uuid;
 
 mod calendar;
 mod consent;
+mod device;
 mod edc;
 mod medical;
 
+pub use device::DemoDevice;
 pub use medical::DemoMedical;
 
 /// The password every demo account shares. A demo database is for training, never for data.
@@ -39,6 +41,8 @@ pub struct DemoWorld {
     pub logins: Vec<DemoLogin>,
     /// Filled by the field medical step.
     pub medical: DemoMedical,
+    /// Filled by the device step.
+    pub device: DemoDevice,
 }
 
 fn coordinator_id(users: &BTreeMap<Role, Uuid>) -> Uuid {
@@ -58,6 +62,7 @@ pub async fn seed(store: &Store) -> Result<DemoWorld> {
     calendar::seed(store, &world).await?;
     edc::seed(store, &world).await?;
     medical::seed(store, &mut world).await?;
+    device::seed(store, &mut world).await?;
     crate::audit::checkpoint(store).await?;
     Ok(world)
 }
@@ -301,7 +306,7 @@ async fn foundation(store: &Store) -> Result<DemoWorld> {
         },
     )
     .await?;
-    Ok(DemoWorld { admin, sites, study, users, logins, medical: DemoMedical::default() })
+    Ok(DemoWorld { admin, sites, study, users, logins, medical: DemoMedical::default(), device: DemoDevice::default() })
 }
 
 // ---------------------------------------------------------------- site operations
