@@ -892,6 +892,80 @@ pub enum SignSide {
     Trainee,
 }
 
+// ---------------------------------------------------------------- courses
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleInput {
+    pub title: String,
+    pub minutes: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CourseInput {
+    pub title: String,
+    pub description: String,
+    pub product_id: Option<uuid::Uuid>,
+    /// Continuing-education credits a completed course earns (hours of CE, in quarters).
+    pub credits: f64,
+    pub modules: Vec<ModuleInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckedCourse {
+    pub title: String,
+    pub description: String,
+    pub credits: f64,
+    pub modules: Vec<ModuleInput>,
+}
+
+/// Continuing-education credits: 0 to 100, in steps of a quarter.
+pub fn ce_credits(v: f64) -> Result<f64, Invalid> {
+    if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+        return Err(Invalid::one("credits", "must be between 0 and 100"));
+    }
+    if ((v * 4.0).round() - v * 4.0).abs() > 1e-9 {
+        return Err(Invalid::one("credits", "must be in steps of 0.25"));
+    }
+    Ok(v)
+}
+
+impl CourseInput {
+    pub fn check(&self) -> Result<CheckedCourse, Invalid> {
+        let mut c = Checks::new();
+        let title = c.take("title", required_text("title", &self.title, 200));
+        let description = c.take("description", long_text("description", &self.description, 8000));
+        let credits = c.take("credits", ce_credits(self.credits));
+        let mut modules = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, m) in self.modules.iter().enumerate() {
+            let f = |x: &str| format!("modules[{}].{x}", i + 1);
+            let t = c.take(&f("title"), required_text(&f("title"), &m.title, 200));
+            if let Some(t) = &t
+                && !seen.insert(t.to_lowercase())
+            {
+                c.push(&f("title"), format!("{t} is listed twice"));
+            }
+            if !(1..=600).contains(&m.minutes) {
+                c.push(&f("minutes"), "must be between 1 and 600 minutes");
+            }
+            modules.push(ModuleInput { title: t.unwrap_or_default(), minutes: m.minutes });
+        }
+        if self.modules.is_empty() {
+            c.push("modules", "a course has at least one module");
+        }
+        if self.modules.len() > 50 {
+            c.push("modules", "at most 50 modules");
+        }
+        c.finish()?;
+        Ok(CheckedCourse {
+            title: title.unwrap_or_default(),
+            description: description.unwrap_or_default(),
+            credits: credits.unwrap_or_default(),
+            modules,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1024,6 +1098,23 @@ mod tests {
             Err(CredentialProblem::DocumentsMissing { documents: vec!["TB test".into()] })
         );
         assert_eq!(renewal_due(d(2026, 3, 31)), d(2026, 3, 1));
+    }
+
+    #[test]
+    fn courses_need_modules_and_quarter_credits() {
+        let mut c = CourseInput {
+            title: "Aurora TAVR fundamentals".into(),
+            credits: 1.5,
+            modules: vec![ModuleInput { title: "Anatomy".into(), minutes: 30 }],
+            ..Default::default()
+        };
+        assert_eq!(c.check().unwrap().credits, 1.5);
+        c.credits = 1.3;
+        assert_eq!(c.check().unwrap_err().0[0].field, "credits");
+        c.credits = 1.0;
+        c.modules.push(ModuleInput { title: "anatomy".into(), minutes: 0 });
+        let fields: Vec<_> = c.check().unwrap_err().0.into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, vec!["modules[2].title", "modules[2].minutes"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the installed base at accounts (the medical context's institutions and their departments),
 //! facility credentials with their renewal tasks, and case coverage with its assignment rules.
 //! Support tickets and complaints are in `device/support.rs`, in-service training and product
-//! feedback in `device/training.rs`, territories, the week plan and the dashboard in
+//! feedback in `device/training.rs`, courses in `device/courses.rs`, territories, the week plan and the dashboard in
 //! `device/field.rs`; all are re-exported here so callers see one `device` module.
 //!
 //! Access is checked here with the policy (`Context::Device`: clinical specialists read and
@@ -40,10 +40,12 @@ macro_rules! row_in {
     };
 }
 
+mod courses;
 mod field;
 mod support;
 mod training;
 
+pub use courses::*;
 pub use field::*;
 pub use support::*;
 pub use training::*;
@@ -692,6 +694,9 @@ async fn check_assignment(
     window: (DateTime<Utc>, DateTime<Utc>),
     this_case: Uuid,
 ) -> Result<()> {
+    // One assignment at a time per organization: on PostgreSQL this row lock makes a second
+    // writer wait until the first has committed, so both never pass the overlap check.
+    exec!(tx, "UPDATE organizations SET case_travel_buffer_minutes = case_travel_buffer_minutes WHERE id = $1", org)?;
     let who = member(tx, org, "specialist_user_id", specialist).await?;
     let zone = user_zone(tx, specialist).await?;
     let day = window.0.with_timezone(&zone).date_naive();
@@ -714,6 +719,14 @@ async fn check_assignment(
                 fmt(k.ends_at)
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Refuses a guarded status change that found the row already moved by another writer.
+pub(crate) fn changed_meanwhile(rows: u64) -> Result<()> {
+    if rows == 0 {
+        return Err(StoreError::conflict("status", "the record changed meanwhile: reload it and try again"));
     }
     Ok(())
 }
@@ -818,14 +831,16 @@ pub async fn assign_case(store: &Store, acting: &Acting, case_id: Uuid, speciali
                     check_assignment(tx, org, s, old.institution_id, (old.starts_at, old.ends_at), case_id).await?;
                 }
                 let new_status = if specialist.is_none() { CaseStatus::Requested } else { status };
-                exec!(
+                let n = exec!(
                     tx,
-                    "UPDATE device_cases SET specialist_user_id = $1, status = $2, updated_at = $3 WHERE id = $4",
+                    "UPDATE device_cases SET specialist_user_id = $1, status = $2, updated_at = $3 WHERE id = $4 AND status = $5",
                     specialist,
                     new_status.as_str(),
                     now(),
-                    case_id
+                    case_id,
+                    &old.status
                 )?;
+                changed_meanwhile(n)?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "device_case", case_id)
                         .old(serde_json::json!({ "specialist_user_id": old.specialist_user_id, "status": old.status }))
@@ -872,14 +887,16 @@ pub async fn set_case_status(
                     return Err(Invalid::one("status", "a case is covered once the procedure has taken place").into());
                 }
                 let notes = if outcome.is_empty() { old.outcome_notes.clone() } else { outcome };
-                exec!(
+                let n = exec!(
                     tx,
-                    "UPDATE device_cases SET status = $1, outcome_notes = $2, updated_at = $3 WHERE id = $4",
+                    "UPDATE device_cases SET status = $1, outcome_notes = $2, updated_at = $3 WHERE id = $4 AND status = $5",
                     to.as_str(),
                     &notes,
                     now(),
-                    case_id
+                    case_id,
+                    &old.status
                 )?;
+                changed_meanwhile(n)?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "device_case", case_id)
                         .old(serde_json::json!({ "status": old.status, "outcome_notes": old.outcome_notes }))

@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use clinbridge_core::device::{
-    AttendeeInput, CaseInput, ComplaintInput, CredentialInput, FeedbackInput, InstallInput, ProductInput,
-    RequiredDocument, SignSide, TicketInput, TrainingInput,
+    AttendeeInput, CaseInput, ComplaintInput, CourseInput, CredentialInput, FeedbackInput, InstallInput, ModuleInput,
+    ProductInput, RequiredDocument, SignSide, TicketInput, TrainingInput,
 };
 use clinbridge_core::identity::{Email, Grant, NewPassword, Role, Scope, TimeZone};
 use clinbridge_core::medical::{HcpInput, InstitutionInput};
@@ -31,6 +31,7 @@ both_backends!(
     commercial_users_read_but_do_not_write,
     another_organization_sees_nothing,
     the_week_plan_and_the_dashboard,
+    courses_complete_with_their_modules_and_earn_credits,
     the_demo_has_a_device_team
 );
 
@@ -894,5 +895,75 @@ async fn the_demo_has_a_device_team(db: &TestDb) {
     assert!(!near.overdue);
     assert!(!device::feedback_board(&store, &a).await.unwrap().is_empty());
     assert!(world.logins.iter().filter(|l| l.role == Role::ClinicalSpecialist).count() >= 2);
+    assert_eq!(audit::verify(&store).await.unwrap().result, Ok(()));
+}
+
+async fn courses_complete_with_their_modules_and_earn_credits(db: &TestDb) {
+    let store = db.store().await;
+    let t = team(&store).await;
+    let course = device::create_course(
+        &store,
+        &t.spec,
+        CourseInput {
+            title: "Aurora TAVR fundamentals".into(),
+            description: "For cath lab staff new to the system.".into(),
+            product_id: Some(t.valve),
+            credits: 1.5,
+            modules: vec![
+                ModuleInput { title: "Aortic stenosis and patient selection".into(), minutes: 30 },
+                ModuleInput { title: "Valve preparation".into(), minutes: 45 },
+            ],
+        },
+    )
+    .await
+    .unwrap();
+    let other = device::create_course(
+        &store,
+        &t.spec,
+        CourseInput {
+            title: "Console basics".into(),
+            credits: 0.5,
+            modules: vec![ModuleInput { title: "Start-up".into(), minutes: 15 }],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let a = actor(&store, t.commercial_id).await;
+    let detail = device::course(&store, &a, course.id).await.unwrap();
+    assert_eq!(detail.modules.iter().map(|m| m.position).collect::<Vec<_>>(), vec![1, 2]);
+    let e = device::enroll(
+        &store,
+        &t.spec,
+        course.id,
+        t.harbor,
+        AttendeeInput { name: "Nora Quinn".into(), role: "Cath lab RN".into(), email: String::new() },
+    )
+    .await
+    .unwrap();
+    assert_eq!((e.modules_done, e.modules_total, e.credits_earned), (0, 2, 0.0));
+    assert!(
+        device::enroll(
+            &store,
+            &t.spec,
+            course.id,
+            t.harbor,
+            AttendeeInput { name: "Nora Quinn".into(), ..Default::default() }
+        )
+        .await
+        .is_err()
+    );
+    let wrong = device::course(&store, &a, other.id).await.unwrap().modules[0].id;
+    let err = device::complete_module(&store, &t.spec, e.id, wrong).await.unwrap_err();
+    assert_eq!(field_of(&err), "module_id");
+    let e1 = device::complete_module(&store, &t.spec, e.id, detail.modules[0].id).await.unwrap();
+    assert_eq!((e1.modules_done, e1.completed_at.is_some()), (1, false));
+    let err = device::complete_module(&store, &t.spec, e.id, detail.modules[0].id).await.unwrap_err();
+    assert_eq!(field_of(&err), "module_id");
+    let e2 = device::complete_module(&store, &t.spec, e.id, detail.modules[1].id).await.unwrap();
+    assert!(e2.completed_at.is_some());
+    assert!((e2.credits_earned - 1.5).abs() < 1e-9);
+    let all = device::enrollments(&store, &a, Some(t.harbor)).await.unwrap();
+    assert_eq!(all.len(), 1);
     assert_eq!(audit::verify(&store).await.unwrap().result, Ok(()));
 }

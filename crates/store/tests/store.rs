@@ -31,9 +31,9 @@ async fn demo_seeds_and_verifies(db: &TestDb) {
     assert_eq!(world.sites.len(), 3);
     let zones: std::collections::HashSet<_> = world.sites.iter().map(|s| s.time_zone.clone()).collect();
     assert_eq!(zones.len(), 3, "three different time zones");
-    // One login per role, plus the site staff of Chicago and Seattle, Boston's pharmacist and
-    // the second MSL of the field medical team.
-    assert_eq!(world.logins.len(), Role::ALL.len() + 6);
+    // One login per role, plus the site staff of Chicago and Seattle, Boston's pharmacist, the
+    // second MSL of the field medical team and the second clinical specialist of the device team.
+    assert_eq!(world.logins.len(), Role::ALL.len() + 7);
     for role in Role::ALL {
         assert!(world.logins.iter().any(|l| l.role == role), "no demo login for {role}");
     }

@@ -262,3 +262,46 @@ CREATE TABLE device_visits (
     updated_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX device_visits_specialist ON device_visits(specialist_user_id, planned_at);
+
+-- Courses with modules and continuing-education credits; enrolled hospital staff and their
+-- module completions. An enrollment is complete (and earns the credits) once every module is.
+CREATE TABLE device_courses (
+    id UUID PRIMARY KEY,
+    org_id UUID NOT NULL REFERENCES organizations(id),
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    product_id UUID REFERENCES device_products(id),
+    credits DOUBLE PRECISION NOT NULL CHECK (credits BETWEEN 0 AND 100),
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (org_id, title)
+);
+
+CREATE TABLE device_course_modules (
+    id UUID PRIMARY KEY,
+    course_id UUID NOT NULL REFERENCES device_courses(id),
+    position BIGINT NOT NULL,
+    title TEXT NOT NULL,
+    minutes BIGINT NOT NULL,
+    UNIQUE (course_id, position)
+);
+
+CREATE TABLE device_enrollments (
+    id UUID PRIMARY KEY,
+    course_id UUID NOT NULL REFERENCES device_courses(id),
+    institution_id UUID NOT NULL REFERENCES medical_institutions(id),
+    name TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    enrolled_at TIMESTAMPTZ NOT NULL,
+    completed_at TIMESTAMPTZ,
+    UNIQUE (course_id, institution_id, name)
+);
+
+CREATE TABLE device_module_completions (
+    enrollment_id UUID NOT NULL REFERENCES device_enrollments(id),
+    module_id UUID NOT NULL REFERENCES device_course_modules(id),
+    completed_at TIMESTAMPTZ NOT NULL,
+    recorded_by UUID REFERENCES users(id),
+    PRIMARY KEY (enrollment_id, module_id)
+);

@@ -243,3 +243,46 @@ CREATE TABLE device_visits (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX device_visits_specialist ON device_visits(specialist_user_id, planned_at);
+
+-- Courses with modules and continuing-education credits; enrolled hospital staff and their
+-- module completions. An enrollment is complete (and earns the credits) once every module is.
+CREATE TABLE device_courses (
+    id BLOB PRIMARY KEY,
+    org_id BLOB NOT NULL REFERENCES organizations(id),
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    product_id BLOB REFERENCES device_products(id),
+    credits REAL NOT NULL CHECK (credits BETWEEN 0 AND 100),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (org_id, title)
+);
+
+CREATE TABLE device_course_modules (
+    id BLOB PRIMARY KEY,
+    course_id BLOB NOT NULL REFERENCES device_courses(id),
+    position INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    minutes INTEGER NOT NULL,
+    UNIQUE (course_id, position)
+);
+
+CREATE TABLE device_enrollments (
+    id BLOB PRIMARY KEY,
+    course_id BLOB NOT NULL REFERENCES device_courses(id),
+    institution_id BLOB NOT NULL REFERENCES medical_institutions(id),
+    name TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    enrolled_at TEXT NOT NULL,
+    completed_at TEXT,
+    UNIQUE (course_id, institution_id, name)
+);
+
+CREATE TABLE device_module_completions (
+    enrollment_id BLOB NOT NULL REFERENCES device_enrollments(id),
+    module_id BLOB NOT NULL REFERENCES device_course_modules(id),
+    completed_at TEXT NOT NULL,
+    recorded_by BLOB REFERENCES users(id),
+    PRIMARY KEY (enrollment_id, module_id)
+);

@@ -229,17 +229,19 @@ pub async fn set_ticket_status(
                     }
                 }
                 let t = now();
-                exec!(
+                let n = exec!(
                     tx,
                     "UPDATE device_tickets SET status = $1, resolution = $2, updated_at = $3,
                         resolved_at = CASE WHEN $1 = 'resolved' THEN $3 ELSE resolved_at END,
                         closed_at = CASE WHEN $1 = 'closed' THEN $3 ELSE closed_at END
-                     WHERE id = $4",
+                     WHERE id = $4 AND status = $5",
                     to.as_str(),
                     &resolution,
                     t,
-                    ticket_id
+                    ticket_id,
+                    &old.status
                 )?;
+                super::changed_meanwhile(n)?;
                 tx.audit(
                     AuditEvent::new(AuditAction::Update, "device_ticket", ticket_id)
                         .old(serde_json::json!({ "status": old.status, "resolution": old.resolution }))

@@ -249,6 +249,9 @@ pub async fn sign_competency(
         .write(acting, move |tx| {
             Box::pin(async move {
                 let org = writer(tx).await?;
+                // One sign-off of an attendee at a time (a row lock on PostgreSQL), so the one
+                // completing the curriculum sees every other and sets the certificate.
+                exec!(tx, "UPDATE device_training_attendees SET name = name WHERE id = $1", attendee_id)?;
                 let att = row_in!(tx, Attendee, format!("{ATTENDEE_SELECT} WHERE id = $1"), attendee_id)?
                     .ok_or(StoreError::NotFound("attendee"))?;
                 let tr = training_in(tx, org, att.training_id).await?;
