@@ -1070,6 +1070,57 @@ mod tests {
         assert!(cases_conflict((at(6, 0), at(7, 30)), a, 60));
     }
 
+    proptest::proptest! {
+        /// The GS1 check digit catches every single-digit error, and every swap of two adjacent
+        /// digits except those differing by 5 (the one transposition mod 10 with weights 3 and
+        /// 1 misses).
+        #[test]
+        fn gtin_check_digit_catches_typos(body in 0u64..10_000_000_000_000, pos in 0usize..13, delta in 1u32..10) {
+            let digits: Vec<u32> = format!("{body:013}").chars().filter_map(|c| c.to_digit(10)).collect();
+            let check = gtin_check_digit(&digits);
+            let text = |d: &[u32]| d.iter().map(|x| x.to_string()).collect::<String>() + &check.to_string();
+            proptest::prop_assert!(UdiDi::parse(&text(&digits)).is_ok());
+            let mut typo = digits.clone();
+            typo[pos] = (typo[pos] + delta) % 10;
+            proptest::prop_assert!(UdiDi::parse(&text(&typo)).is_err());
+            if pos > 0 && digits[pos] != digits[pos - 1] && digits[pos].abs_diff(digits[pos - 1]) != 5 {
+                let mut swapped = digits.clone();
+                swapped.swap(pos, pos - 1);
+                proptest::prop_assert!(UdiDi::parse(&text(&swapped)).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn state_machines_are_exhaustive() {
+        use CaseStatus as C;
+        let allowed = [
+            (C::Requested, C::Confirmed),
+            (C::Requested, C::Cancelled),
+            (C::Confirmed, C::Covered),
+            (C::Confirmed, C::Cancelled),
+        ];
+        for from in C::ALL {
+            for to in C::ALL {
+                assert_eq!(from.transition(*to).is_ok(), allowed.contains(&(*from, *to)), "{from:?} -> {to:?}");
+            }
+        }
+        use TicketStatus as T;
+        let allowed = [
+            (T::Open, T::Investigating),
+            (T::Open, T::Resolved),
+            (T::Investigating, T::Resolved),
+            (T::Resolved, T::Investigating),
+            (T::Resolved, T::Closed),
+        ];
+        for from in T::ALL {
+            for to in T::ALL {
+                assert_eq!(from.transition(*to).is_ok(), allowed.contains(&(*from, *to)), "{from:?} -> {to:?}");
+            }
+        }
+        assert!(T::Open.transition(T::Closed).unwrap_err().0[0].message.contains("resolved"));
+    }
+
     #[test]
     fn case_states() {
         use CaseStatus::*;

@@ -894,6 +894,10 @@ async fn the_demo_has_a_device_team(db: &TestDb) {
     assert!((1..=5).contains(&near.days_remaining), "{near:?}");
     assert!(!near.overdue);
     assert!(!device::feedback_board(&store, &a).await.unwrap().is_empty());
+    let enrolled = device::enrollments(&store, &a, None).await.unwrap();
+    assert!(enrolled.iter().any(|e| e.completed_at.is_some() && e.credits_earned > 0.0));
+    assert!(enrolled.iter().any(|e| e.completed_at.is_none() && e.modules_done > 0));
+    assert!(!device::competency_coverage(&store, &a, today()).await.unwrap().is_empty());
     assert!(world.logins.iter().filter(|l| l.role == Role::ClinicalSpecialist).count() >= 2);
     assert_eq!(audit::verify(&store).await.unwrap().result, Ok(()));
 }

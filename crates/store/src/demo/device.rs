@@ -4,7 +4,7 @@
 //! credentials (one expiring within the month, one expired); cases covered in the past and
 //! confirmed or requested ahead, none overlapping; in-service trainings with sign-offs; support
 //! tickets, one escalated to a complaint whose 30-day report is due in three days; product
-//! feedback with votes; territories and visits.
+//! feedback with votes; a course with its modules and credits; territories and visits.
 
 use super::{DEMO_PASSWORD, DemoLogin, DemoWorld};
 use crate::device::{self, ComplaintHandling, VisitInput};
@@ -12,8 +12,8 @@ use crate::identity::NewUser;
 use crate::{Acting, Result, Store, StoreError};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use clinbridge_core::device::{
-    AttendeeInput, CaseInput, ComplaintInput, CredentialInput, FeedbackInput, InstallInput, ProductInput,
-    RequiredDocument, SignSide, TicketInput, TrainingInput, gtin_check_digit,
+    AttendeeInput, CaseInput, ComplaintInput, CourseInput, CredentialInput, FeedbackInput, InstallInput, ModuleInput,
+    ProductInput, RequiredDocument, SignSide, TicketInput, TrainingInput, gtin_check_digit,
 };
 use clinbridge_core::identity::{Email, Grant, NewPassword, Role, Scope, TimeZone};
 use uuid::Uuid;
@@ -416,6 +416,38 @@ pub(super) async fn seed(store: &Store, world: &mut DemoWorld) -> Result<()> {
         }
         if status != "new" {
             device::set_feedback_status(store, by, f.id, status).await?;
+        }
+    }
+
+    // A course for cath lab staff, one attendee through it, one halfway.
+    let course = device::create_course(
+        store,
+        &kenji,
+        CourseInput {
+            title: "Aurora TAVR fundamentals".into(),
+            description: "Self-paced course for cath lab and OR staff new to the Aurora system.".into(),
+            product_id: Some(valve),
+            credits: 2.0,
+            modules: vec![
+                ModuleInput { title: "Aortic stenosis and patient selection".into(), minutes: 30 },
+                ModuleInput { title: "System components and preparation".into(), minutes: 40 },
+                ModuleInput { title: "Procedure walkthrough and troubleshooting".into(), minutes: 50 },
+            ],
+        },
+    )
+    .await?;
+    let modules = device::course(store, &crate::identity::actor(store, kenji_id).await?, course.id).await?.modules;
+    for (name, role, done) in [("Nora Quinn", "Cath lab RN", 3), ("Sam Ortiz", "Cardiovascular technologist", 1)] {
+        let e = device::enroll(
+            store,
+            &kenji,
+            course.id,
+            harbor,
+            AttendeeInput { name: name.into(), role: role.into(), email: String::new() },
+        )
+        .await?;
+        for m in modules.iter().take(done) {
+            device::complete_module(store, &kenji, e.id, m.id).await?;
         }
     }
 

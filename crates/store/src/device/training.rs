@@ -349,8 +349,8 @@ pub async fn sign_competency(
                     )
                     .await?;
                 }
-                Ok(row_in!(tx, Attendee, format!("{ATTENDEE_SELECT} WHERE id = $1"), attendee_id)?
-                    .ok_or(StoreError::NotFound("attendee"))?)
+                row_in!(tx, Attendee, format!("{ATTENDEE_SELECT} WHERE id = $1"), attendee_id)?
+                    .ok_or(StoreError::NotFound("attendee"))
             })
         })
         .await
