@@ -854,6 +854,57 @@ pub async fn assign_case(store: &Store, acting: &Acting, case_id: Uuid, speciali
         .await
 }
 
+/// Moves a case to another time (procedures are rescheduled often). A specialist already
+/// assigned must still be credentialed on the new day and free with the travel buffer.
+pub async fn reschedule_case(
+    store: &Store,
+    acting: &Acting,
+    case_id: Uuid,
+    starts_at: DateTime<Utc>,
+    duration_minutes: i64,
+) -> Result<Case> {
+    if !(15..=clinbridge_core::device::MAX_CASE_MINUTES).contains(&duration_minutes) {
+        return Err(Invalid::one(
+            "duration_minutes",
+            format!("must be between 15 and {} minutes", clinbridge_core::device::MAX_CASE_MINUTES),
+        )
+        .into());
+    }
+    let starts_at = clinbridge_core::audit::truncate_micros(starts_at);
+    let ends_at = starts_at + Duration::minutes(duration_minutes);
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                let org = writer(tx).await?;
+                let old = case_in(tx, org, case_id).await?;
+                if matches!(old.status.as_str(), "covered" | "cancelled") {
+                    return Err(Invalid::one("status", format!("the case is {} and no longer changes", old.status)).into());
+                }
+                if let Some(s) = old.specialist_user_id {
+                    check_assignment(tx, org, s, old.institution_id, (starts_at, ends_at), case_id).await?;
+                }
+                let n = exec!(
+                    tx,
+                    "UPDATE device_cases SET starts_at = $1, ends_at = $2, duration_minutes = $3, updated_at = $4 WHERE id = $5 AND status = $6",
+                    starts_at,
+                    ends_at,
+                    duration_minutes,
+                    now(),
+                    case_id,
+                    &old.status
+                )?;
+                changed_meanwhile(n)?;
+                tx.audit(
+                    AuditEvent::new(AuditAction::Update, "device_case", case_id)
+                        .old(serde_json::json!({ "starts_at": old.starts_at, "duration_minutes": old.duration_minutes }))
+                        .new_value(serde_json::json!({ "starts_at": starts_at, "duration_minutes": duration_minutes })),
+                );
+                case_in(tx, org, case_id).await
+            })
+        })
+        .await
+}
+
 /// Moves a case: confirmed (a specialist must be assigned; the assignment rules are checked
 /// again), covered (once the procedure has started; outcome notes recorded), or cancelled.
 pub async fn set_case_status(

@@ -347,10 +347,15 @@ async fn overlapping_cases_are_refused_with_the_travel_buffer(db: &TestDb) {
     let later = device::request_case(&store, &t.spec, case_input(&t, t.lake, at(10, 16, 30), 90, None)).await.unwrap();
     let e = device::assign_case(&store, &t.spec, later.id, Some(t.spec_id)).await.unwrap_err();
     assert!(message(&e).contains(&first.id.to_string()));
-    // One hour after: allowed.
+    // One hour after: allowed; moving it back into the buffer is refused as well.
     let ok = device::request_case(&store, &t.spec, case_input(&t, t.lake, at(10, 17, 0), 60, Some(t.spec_id)))
         .await
         .unwrap();
+    let e = device::reschedule_case(&store, &t.spec, ok.id, at(10, 16, 45), 60).await.unwrap_err();
+    assert!(message(&e).contains(&first.id.to_string()), "{}", message(&e));
+    let moved = device::reschedule_case(&store, &t.spec, ok.id, at(11, 17, 0), 60).await.unwrap();
+    assert_eq!(moved.ends_at, at(11, 18, 0));
+    let ok = device::reschedule_case(&store, &t.spec, ok.id, at(10, 17, 0), 60).await.unwrap();
     // A smaller buffer lets the 16:30 case in beside the first, but it now meets the 17:00 one.
     assert_eq!(device::set_travel_buffer(&store, &t.spec, 15).await.unwrap(), 15);
     assert_eq!(device::travel_buffer_minutes(&store, &actor(&store, t.spec_id).await).await.unwrap(), 15);
