@@ -1091,6 +1091,24 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Five work days from any awareness day end on a weekday, with exactly five weekdays
+        /// after day 0 up to and including the due day, never more than nine calendar days on.
+        #[test]
+        fn five_work_days_from_any_day(offset in 0i64..20_000) {
+            let aware = d(2000, 1, 1) + Duration::days(offset);
+            let due = report_due(aware, ReportClock::FiveWorkDays);
+            proptest::prop_assert!(!matches!(due.weekday(), Weekday::Sat | Weekday::Sun));
+            let weekdays = (1..=(due - aware).num_days())
+                .map(|n| aware + Duration::days(n))
+                .filter(|x| !matches!(x.weekday(), Weekday::Sat | Weekday::Sun))
+                .count();
+            proptest::prop_assert_eq!(weekdays, 5);
+            proptest::prop_assert!((due - aware).num_days() <= 9);
+            proptest::prop_assert_eq!(report_due(aware, ReportClock::ThirtyCalendarDays) - aware, Duration::days(30));
+        }
+    }
+
     #[test]
     fn state_machines_are_exhaustive() {
         use CaseStatus as C;

@@ -529,6 +529,41 @@ pub async fn add_credential(store: &Store, acting: &Acting, input: CredentialInp
         .await
 }
 
+/// Corrects a credential (its name, documents and dates); its open renewal task moves with
+/// the expiry.
+pub async fn update_credential(store: &Store, acting: &Acting, id: Uuid, input: CredentialInput) -> Result<Credential> {
+    let c = input.check()?;
+    store
+        .write(acting, move |tx| {
+            Box::pin(async move {
+                let org = writer(tx).await?;
+                let old = credential_in(tx, org, id).await?;
+                if old.user_id != input.user_id || old.institution_id != input.institution_id {
+                    return Err(Invalid::one(
+                        "institution_id",
+                        "a credential stays with its specialist and facility: record a new one instead",
+                    )
+                    .into());
+                }
+                exec!(
+                    tx,
+                    "UPDATE device_credentials SET name = $1, documents = $2, issued_on = $3, expires_on = $4, updated_at = $5 WHERE id = $6",
+                    &c.name,
+                    json(&c.documents)?,
+                    c.issued_on,
+                    c.expires_on,
+                    now(),
+                    id
+                )?;
+                tx.audit(AuditEvent::new(AuditAction::Update, "device_credential", id).old(&old).new_value(&c));
+                let cred = credential_in(tx, org, id).await?;
+                raise_renewal(tx, &cred).await?;
+                Ok(cred)
+            })
+        })
+        .await
+}
+
 /// Marks a required document of a credential received (or not).
 pub async fn set_document_received(
     store: &Store,

@@ -447,6 +447,24 @@ async fn missing_and_expired_credentials_are_refused(db: &TestDb) {
     device::set_document_received(&store, &t.spec, renewed.id, "tb test", true).await.unwrap();
     device::request_case(&store, &t.spec, case_input(&t, t.harbor, at(10, 14, 0), 60, Some(t.spec_id))).await.unwrap();
     assert!(device::set_document_received(&store, &t.spec, renewed.id, "Passport", true).await.is_err());
+    // A corrected expiry moves the renewal task.
+    let fixed = device::update_credential(
+        &store,
+        &t.spec,
+        renewed.id,
+        CredentialInput {
+            user_id: t.spec_id,
+            institution_id: t.harbor,
+            name: "Vendor credential".into(),
+            documents: vec![RequiredDocument { name: "TB test".into(), received: true }],
+            issued_on: Some(today()),
+            expires_on: Some(today() + Duration::days(200)),
+        },
+    )
+    .await
+    .unwrap();
+    let task = task_of(&store, "device_credential", fixed.id, "device_credential_renewal").await.unwrap();
+    assert_eq!(task.due_at, noon(today() + Duration::days(170)));
 }
 
 /// The latest day more than a week back falling on a weekday.
