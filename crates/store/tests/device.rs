@@ -922,6 +922,26 @@ async fn the_demo_has_a_device_team(db: &TestDb) {
     assert!(enrolled.iter().any(|e| e.completed_at.is_none() && e.modules_done > 0));
     assert!(!device::competency_coverage(&store, &a, today()).await.unwrap().is_empty());
     assert!(world.logins.iter().filter(|l| l.role == Role::ClinicalSpecialist).count() >= 2);
+    // Kenji's dashboard over the last quarter and his next two weeks.
+    let dash =
+        device::dashboard(&store, &a, d.specialists[0], today() - Duration::days(90), today(), today()).await.unwrap();
+    assert_eq!(dash.cases_covered, 2);
+    assert_eq!(dash.cases_upcoming, 2);
+    assert_eq!((dash.trainings_delivered, dash.staff_trained), (1, 3));
+    assert!(dash.open_tickets >= 2);
+    assert!(dash.complaints.iter().any(|c| c.complaint.id == d.urgent_complaint));
+    assert!(dash.coverage.iter().any(|c| c.signed > 0 && c.signed < c.taught));
+    let mut monday = today();
+    while monday.weekday() != Weekday::Mon {
+        monday -= Duration::days(1);
+    }
+    let weeks = [
+        device::week_plan(&store, &a, d.specialists[0], monday).await.unwrap(),
+        device::week_plan(&store, &a, d.specialists[0], monday + Duration::days(7)).await.unwrap(),
+    ];
+    assert!(weeks.iter().map(Vec::len).sum::<usize>() >= 2);
+    assert!(weeks.iter().all(|w| w.windows(2).all(|p| p[0].starts_at() <= p[1].starts_at())));
+    assert_eq!(device::territory(&store, &a, d.specialists[0]).await.unwrap().len(), 3);
     assert_eq!(audit::verify(&store).await.unwrap().result, Ok(()));
 }
 
