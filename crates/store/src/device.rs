@@ -151,6 +151,31 @@ pub(crate) fn due_on(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()).and_utc()
 }
 
+/// A clinical specialist of the organization, as assignment lists show them.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct Specialist {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub time_zone: String,
+}
+
+/// The active clinical specialists of the reader's organization, by name.
+pub async fn specialists(store: &Store, actor: &Actor) -> Result<Vec<Specialist>> {
+    let org = reader(store, actor).await?;
+    Ok(rows!(
+        store,
+        Specialist,
+        "SELECT u.id, u.name, u.email, u.time_zone FROM users u
+         WHERE u.org_id = $1 AND u.active = $2
+           AND EXISTS (SELECT 1 FROM grants g WHERE g.user_id = u.id AND g.role = $3)
+         ORDER BY u.name",
+        org,
+        true,
+        Role::ClinicalSpecialist.as_str()
+    )?)
+}
+
 /// The minutes kept free between two cases of one specialist in the reader's organization.
 pub async fn travel_buffer_minutes(store: &Store, actor: &Actor) -> Result<i64> {
     let org = reader(store, actor).await?;

@@ -774,6 +774,8 @@ async fn commercial_users_read_but_do_not_write(db: &TestDb) {
     let e = device::set_travel_buffer(&store, &Acting::user(t.msl_id, None), 30).await.unwrap_err();
     assert!(matches!(e, StoreError::Refused(_)));
     assert_eq!(device::products(&store, &actor(&store, t.spec2_id).await).await.unwrap().len(), 2);
+    let names: Vec<_> = device::specialists(&store, &a).await.unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["Inés Moreau", "Kenji Watanabe"]);
 }
 
 async fn another_organization_sees_nothing(db: &TestDb) {
