@@ -392,6 +392,9 @@ async fn overlapping_cases_are_refused_with_the_travel_buffer(db: &TestDb) {
     .await
     .unwrap();
     assert!(mine.windows(2).all(|w| w[0].starts_at <= w[1].starts_at));
+    let covered = CaseFilter { status: Some("covered".into()), institution_id: Some(t.harbor), ..Default::default() };
+    let covered = device::cases(&store, &actor(&store, t.spec_id).await, &covered).await.unwrap();
+    assert_eq!(covered.iter().map(|c| c.id).collect::<Vec<_>>(), vec![past.id]);
     assert_eq!(audit::verify(&store).await.unwrap().result, Ok(()));
 }
 
@@ -614,6 +617,11 @@ async fn a_closed_complaint_is_immutable(db: &TestDb) {
     assert_eq!(detail.log[0].author_name.as_deref(), Some("Kenji Watanabe"));
     assert!(detail.complaint.is_some());
     assert!(device::log_troubleshooting(&store, &t.spec, c.ticket_id, "More").await.is_err());
+    let closed = TicketFilter { status: Some("closed".into()), product_id: Some(t.catheter), ..Default::default() };
+    assert_eq!(device::tickets(&store, &a, &closed).await.unwrap().len(), 1);
+    assert!(
+        device::tickets(&store, &a, &TicketFilter { open_only: true, ..Default::default() }).await.unwrap().is_empty()
+    );
 }
 
 async fn signoffs_give_certificates_and_retraining_tasks(db: &TestDb) {
