@@ -889,6 +889,11 @@ async fn the_week_plan_and_the_dashboard(db: &TestDb) {
     assert!(matches!(&plan[0], device::PlanItem::Visit(v) if v.id == v1.id));
     assert!(matches!(&plan[1], device::PlanItem::Case(c) if c.id == k.id));
     assert_eq!(plan[1].title(), "TAVR — Harborview Medical Center");
+    let tz: chrono_tz::Tz = "America/Chicago".parse().unwrap();
+    let events: Vec<_> = plan.iter().map(|p| p.ical_event("clinbridge.test", tz)).collect();
+    let feed = clinbridge_interop::ical::calendar("Kenji Watanabe", &events, clinbridge_store::now());
+    assert!(feed.contains(&format!("UID:device-case-{}@clinbridge.test", k.id)), "{feed}");
+    assert!(feed.contains("LOCATION:Lakeview Community Hospital"), "{feed}");
     let terr = device::territory(&store, &a, t.spec_id).await.unwrap();
     let lake = terr.iter().find(|x| x.institution_id == t.lake).unwrap();
     assert_eq!(lake.next_visit_at, Some(v1.planned_at));

@@ -112,11 +112,12 @@ pub struct Visit {
     pub purpose: String,
     pub done_at: Option<DateTime<Utc>>,
     pub notes: String,
+    pub updated_at: DateTime<Utc>,
 }
 
 const VISIT_SELECT: &str =
     "SELECT v.id, v.specialist_user_id, v.institution_id, i.name AS institution_name, v.planned_at, v.duration_minutes,
-        v.purpose, v.done_at, v.notes
+        v.purpose, v.done_at, v.notes, v.updated_at
      FROM device_visits v JOIN medical_institutions i ON i.id = v.institution_id";
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,6 +225,29 @@ impl PlanItem {
         match self {
             PlanItem::Visit(v) => v.planned_at + Duration::minutes(v.duration_minutes),
             PlanItem::Case(c) => c.ends_at,
+        }
+    }
+    /// The account where it takes place.
+    pub fn location(&self) -> &str {
+        match self {
+            PlanItem::Visit(v) => &v.institution_name,
+            PlanItem::Case(c) => &c.institution_name,
+        }
+    }
+    /// The item as an iCalendar event shown in `tz`, its UID stable across refreshes.
+    pub fn ical_event(&self, host: &str, tz: chrono_tz::Tz) -> clinbridge_interop::ical::Event {
+        let (uid, stamp) = match self {
+            PlanItem::Visit(v) => (format!("device-visit-{}@{host}", v.id), v.updated_at),
+            PlanItem::Case(c) => (format!("device-case-{}@{host}", c.id), c.updated_at),
+        };
+        clinbridge_interop::ical::Event {
+            uid,
+            summary: self.title(),
+            location: self.location().to_string(),
+            start: self.starts_at(),
+            end: self.ends_at(),
+            tz,
+            stamp,
         }
     }
     /// "TAVR — Harborview Medical Center", "Visit: quarterly review — Harborview Medical Center".
