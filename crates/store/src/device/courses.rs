@@ -3,7 +3,7 @@
 //! and an enrollment is complete, earning the course's credits, once every module is.
 
 use super::{account, product_name, reader, writer};
-use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, tx_on};
+use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
 use chrono::{DateTime, Utc};
 use clinbridge_core::Invalid;
 use clinbridge_core::audit::{AuditAction, AuditEvent};
@@ -244,4 +244,17 @@ pub async fn complete_module(
             })
         })
         .await
+}
+
+/// The modules an enrollment has completed.
+pub async fn completed_modules(store: &Store, actor: &Actor, enrollment_id: Uuid) -> Result<Vec<Uuid>> {
+    let org = reader(store, actor).await?;
+    Ok(on!(store.db.read(), |c| sqlx::query_scalar(
+        "SELECT m.module_id FROM device_module_completions m JOIN device_enrollments e ON e.id = m.enrollment_id
+         JOIN device_courses c ON c.id = e.course_id WHERE m.enrollment_id = $1 AND c.org_id = $2"
+    )
+    .bind(enrollment_id)
+    .bind(org)
+    .fetch_all(c)
+    .await)?)
 }

@@ -8,7 +8,7 @@
 use super::{account, department_of, due_on, member, product_name, reader, writer};
 use crate::medical::Listed;
 use crate::tasks::{NewTask, raise_in};
-use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, tx_on};
+use crate::{Acting, Result, Store, StoreError, Tx, exec, new_id, now, on, tx_on};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clinbridge_core::Invalid;
 use clinbridge_core::audit::{AuditAction, AuditEvent};
@@ -581,4 +581,18 @@ pub async fn feedback_board(store: &Store, actor: &Actor) -> Result<Vec<BoardCel
          WHERE f.org_id = $1 GROUP BY f.product_id, p.name, f.category ORDER BY p.name, f.category",
         org
     )?)
+}
+
+/// The training an attendee took part in.
+pub async fn attendee_training(store: &Store, actor: &Actor, attendee_id: Uuid) -> Result<Uuid> {
+    let org = reader(store, actor).await?;
+    let found: Option<Uuid> = on!(store.db.read(), |c| sqlx::query_scalar(
+        "SELECT a.training_id FROM device_training_attendees a JOIN device_trainings t ON t.id = a.training_id
+         WHERE a.id = $1 AND t.org_id = $2"
+    )
+    .bind(attendee_id)
+    .bind(org)
+    .fetch_optional(c)
+    .await)?;
+    found.ok_or(StoreError::NotFound("attendee"))
 }

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod audit;
 pub mod calendar;
 pub mod consent;
+pub mod device;
+pub mod device_support;
 pub mod edc;
 pub mod edc_entry;
 pub mod enrollment;
@@ -43,6 +45,7 @@ pub fn register(r: Routes) -> Routes {
     let r = enrollment::register(r);
     let r = calendar::register(r);
     let r = medical::register(r);
+    let r = device::register(r);
     audit::register(r)
 }
 
@@ -75,6 +78,7 @@ pub async fn chrome(state: &AppState, who: &Authed, active: &str) -> Chrome {
     let mut nav = vec![("/", "Work queue", true)];
     nav.push(("/studies", "Studies", who.can_anywhere(Action::new(Context::Trials, Op::Read))));
     nav.push(("/medical", "Field medical", who.can_anywhere(medical::READ)));
+    nav.push(("/device", "Device support", who.can_anywhere(device::READ)));
     nav.push(("/audit", "Audit log", who.can_anywhere(Action::new(Context::Audit, Op::Read))));
     let admin = who.can_anywhere(Action::new(Context::Identity, Op::Administer));
     nav.push(("/admin/users", "Users", admin));
