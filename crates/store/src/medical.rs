@@ -763,6 +763,41 @@ pub async fn add_publication(
         .ok_or(StoreError::NotFound("publication"))
 }
 
+/// Adds several publications at once. All or nothing: a bad entry is named by its place in
+/// the list (`publications[2].year`), a PMID or DOI already listed refuses them all.
+pub async fn add_publications(
+    store: &Store,
+    acting: &Acting,
+    hcp_id: Uuid,
+    input: Vec<PublicationInput>,
+) -> Result<Vec<Publication>> {
+    if input.is_empty() {
+        return Err(Invalid::one("publications", "list at least one publication").into());
+    }
+    if input.len() > 500 {
+        return Err(Invalid::one("publications", "at most 500 publications at once").into());
+    }
+    let year = now().year();
+    let mut errors = Vec::new();
+    let mut pubs = Vec::new();
+    for (n, p) in input.iter().enumerate() {
+        match p.check(year) {
+            Ok(c) => pubs.push(c),
+            Err(e) => errors.extend(
+                e.0.into_iter()
+                    .map(|f| clinbridge_core::FieldError::new(format!("publications[{n}].{}", f.field), f.message)),
+            ),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let ids = store
+        .write(acting, move |tx| Box::pin(async move { insert_publications(tx, hcp_id, &pubs, None).await }))
+        .await?;
+    Ok(publications(store, hcp_id).await?.into_iter().filter(|x| ids.contains(&x.id)).collect())
+}
+
 /// Imports publications from CSV (header `title,journal,year,pmid,doi`). All or nothing: any
 /// bad row, or a PMID or DOI already listed, refuses the file with an error per row.
 pub async fn import_publications_csv(
