@@ -43,10 +43,24 @@ use utoipa::{Modify, OpenApi};
         api::calendar::list_resources, api::calendar::create_resource, api::calendar::update_resource,
         api::calendar::calendar, api::calendar::reschedule, api::calendar::book, api::calendar::unbook,
         api::calendar::list_feeds, api::calendar::regenerate_feed, api::calendar::revoke_feed,
+        api::medical::dashboard,
+        api::medical::list_institutions, api::medical::create_institution, api::medical::get_institution, api::medical::update_institution,
+        api::medical::list_hcps, api::medical::create_hcp, api::medical::get_hcp, api::medical::update_hcp, api::medical::set_kol,
+        api::medical::set_affiliations, api::medical::add_publications, api::medical::import_publications, api::medical::remove_publication,
+        api::medical::set_plan,
+        api::medical::list_interactions, api::medical::log_interaction, api::medical::get_interaction, api::medical::update_interaction,
+        api::medical::add_follow_up, api::medical::complete_follow_up,
+        api::medical::list_insights, api::medical::record_insight, api::medical::get_insight, api::medical::insight_board, api::medical::insight_cell,
+        api::medical::list_requests, api::medical::create_request, api::medical::get_request, api::medical::edit_request,
+        api::medical::sign_request, api::medical::respond, api::medical::move_request,
+        api::medical::list_events, api::medical::create_event, api::medical::get_event, api::medical::update_event,
+        api::medical::add_session, api::medical::remove_session,
+        api::medical::list_safety, api::medical::report_safety, api::medical::get_safety, api::medical::update_safety,
+        api::medical::forward_safety, api::medical::get_safety_clock, api::medical::set_safety_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),
-    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "consent"), (name = "edc"), (name = "scheduling"))
+    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "consent"), (name = "edc"), (name = "scheduling"), (name = "medical"))
 )]
 pub struct ApiDoc;
 

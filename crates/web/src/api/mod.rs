@@ -9,6 +9,7 @@ pub mod edc_entry;
 pub mod edc_review;
 pub mod edc_transfer;
 pub mod identity;
+pub mod medical;
 pub mod participants;
 pub mod schedule;
 pub mod scheduling;
@@ -37,6 +38,7 @@ pub fn register(r: Routes) -> Routes {
     let r = edc_transfer::register(r);
     let r = scheduling::register(r);
     let r = calendar::register(r);
+    let r = medical::register(r);
     r.get("/api/openapi.json", crate::openapi::document)
 }
 
