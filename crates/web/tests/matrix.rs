@@ -35,6 +35,7 @@ enum Body {
     None,
     Json(&'static str),
     Form(&'static str),
+    Csv(&'static str),
 }
 
 const TASK_WRITERS: &[&str] = &[
@@ -86,6 +87,10 @@ const NOBODY: &[&str] = &[];
 const SITE_CALENDAR_READERS: &[&str] = &["auditor"];
 /// Who reads data capture of a study and site none of the demo people works at: auditors.
 const EDC_OTHER_READERS: &[&str] = &["auditor"];
+/// Field medical: organization-wide, walled off from commercial roles.
+const MEDICAL_READERS: &[&str] = &["msl", "medical_manager", "auditor"];
+const MEDICAL_WRITERS: &[&str] = &["msl", "medical_manager"];
+const MEDICAL_ADMINS: &[&str] = &["medical_manager"];
 
 /// Who reads field medical data: the medical team and auditors; never commercial users.
 const MEDICAL_READERS: &[&str] = &["msl", "medical_manager", "auditor"];
@@ -831,6 +836,175 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ("POST", "/medical/settings/safety-clock", Expect::Only(&["medical_manager"]), Body::Form("hours=24")),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
+    ("GET", "/api/v1/medical/dashboard", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/api/v1/medical/institutions", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/medical/institutions",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"name":"Matrix Institute","kind":"hospital","city":"Boston","state":"MA"}"#),
+    ),
+    ("GET", "/api/v1/medical/institutions/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/medical/institutions/{id}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"name":"Matrix Heart Institute","kind":"hospital","city":"Chicago","departments":["Cardiology"]}"#),
+    ),
+    ("GET", "/api/v1/medical/hcps", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/medical/hcps",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"npi":"1245319599","first_name":"Mara","last_name":"Trix","specialty":"Cardiology"}"#),
+    ),
+    ("GET", "/api/v1/medical/hcps/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/medical/hcps/{id}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"npi":"1234567893","first_name":"Other","last_name":"Cardiologist","specialty":"Cardiology"}"#),
+    ),
+    (
+        "PUT",
+        "/api/v1/medical/hcps/{id}/kol",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"tier":2,"therapeutic_areas":["Heart failure"]}"#),
+    ),
+    (
+        "PUT",
+        "/api/v1/medical/hcps/{id}/affiliations",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"[{"institution_id":"{institution_id}","department":"Cardiology","role":"Attending","is_primary":true}]"#),
+    ),
+    (
+        "POST",
+        "/api/v1/medical/hcps/{id}/publications",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"[{"title":"Matrix trial results","journal":"J Matrix","year":2024,"pmid":"39999901"}]"#),
+    ),
+    (
+        "POST",
+        "/api/v1/medical/hcps/{id}/publications.csv",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Csv("title,journal,year,pmid,doi\nMatrix registry,J Matrix,2023,39999902,\n"),
+    ),
+    ("DELETE", "/api/v1/medical/publications/{id}", Expect::Only(MEDICAL_WRITERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/medical/hcps/{id}/plans/{period}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"objectives":[{"text":"Advisory board participation","target_count":1}]}"#),
+    ),
+    ("GET", "/api/v1/medical/interactions", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/medical/interactions",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(
+            r#"{"occurred_at":"2026-01-10T15:00:00Z","channel":"in_person","hcp_ids":["{hcp_id}"],"insights":[{"category":"unmet_need","text":"Matrix insight","tags":["matrix"]}]}"#,
+        ),
+    ),
+    ("GET", "/api/v1/medical/interactions/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/medical/interactions/{id}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"occurred_at":"2026-01-09T15:00:00Z","channel":"phone","hcp_ids":["{hcp_id}"],"notes":"Corrected"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/medical/interactions/{id}/follow-ups",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"title":"Send the reprint","due_at":"2030-01-01T09:00:00Z"}"#),
+    ),
+    ("POST", "/api/v1/medical/follow-ups/{id}/done", Expect::Only(MEDICAL_WRITERS), Body::None),
+    ("GET", "/api/v1/medical/insights", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/medical/insights",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"interaction_id":"{interaction_id}","category":"access","text":"Prior authorization delays"}"#),
+    ),
+    ("GET", "/api/v1/medical/insights/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/api/v1/medical/insight-board", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/api/v1/medical/insight-board/cell", Expect::Only(MEDICAL_READERS), Body::None),
+    ("GET", "/api/v1/medical/requests", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/medical/requests",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(
+            r#"{"hcp_id":"{hcp_id}","unsolicited":true,"questions":["Is there data in renal impairment?"],"delivery_method":"email"}"#,
+        ),
+    ),
+    ("GET", "/api/v1/medical/requests/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    ("PUT", "/api/v1/medical/requests/{id}", Expect::Only(MEDICAL_WRITERS), Body::Json(r#"{"urgency":"urgent"}"#)),
+    (
+        "POST",
+        "/api/v1/medical/requests/{id}/signature",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"typed_name":"Other Cardiologist"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/medical/requests/{id}/response",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"text":"The renal subgroup data are attached."}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/medical/requests/{id}/status",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"status":"in_progress"}"#),
+    ),
+    ("GET", "/api/v1/medical/events", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/medical/events",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"name":"Matrix Congress","starts_on":"2026-05-04","ends_on":"2026-05-06","place":"Boston"}"#),
+    ),
+    ("GET", "/api/v1/medical/events/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/medical/events/{id}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"name":"Other Heart Congress","starts_on":"2026-03-01","ends_on":"2026-03-03","place":"Chicago"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/medical/events/{id}/sessions",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"title":"Late breakers","starts_at":"2026-03-02T14:00:00Z","ends_at":"2026-03-02T15:00:00Z"}"#),
+    ),
+    ("DELETE", "/api/v1/medical/sessions/{id}", Expect::Only(MEDICAL_WRITERS), Body::None),
+    ("GET", "/api/v1/medical/safety", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/medical/safety",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(
+            r#"{"kind":"adverse_event","hcp_id":"{hcp_id}","product":"Cardiozen","description":"Rash after the second dose","patient":"Woman in her 60s","aware_at":"2026-11-01T09:00:00Z"}"#,
+        ),
+    ),
+    ("GET", "/api/v1/medical/safety/{id}", Expect::Only(MEDICAL_READERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/medical/safety/{id}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(
+            r#"{"kind":"adverse_event","hcp_id":"{hcp_id}","product":"Cardiozen","description":"Rash and itching after the second dose","patient":"Woman in her 60s","aware_at":"2026-11-01T09:00:00Z"}"#,
+        ),
+    ),
+    (
+        "POST",
+        "/api/v1/medical/safety/{id}/forward",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Json(r#"{"forwarded_to":"Drug safety mailbox","reference":"PV-MTX-1"}"#),
+    ),
+    ("GET", "/api/v1/medical/settings/safety-clock", Expect::Only(MEDICAL_ADMINS), Body::None),
+    ("PUT", "/api/v1/medical/settings/safety-clock", Expect::Only(MEDICAL_ADMINS), Body::Json(r#"{"hours":24}"#)),
     ("DELETE", "/api/v1/session", Expect::Public, Body::None),
     ("POST", "/logout", Expect::Public, Body::None),
 ];
@@ -868,6 +1042,176 @@ struct Others {
     grant: Uuid,
     token: Uuid,
     edc: EdcOthers,
+    medical: MedicalOthers,
+}
+
+/// Field medical objects, recorded by the demo MSL.
+struct MedicalOthers {
+    institution: Uuid,
+    hcp: Uuid,
+    interaction: Uuid,
+    follow_up: Uuid,
+    insight: Uuid,
+    request: Uuid,
+    event: Uuid,
+    session: Uuid,
+    safety: Uuid,
+    publication: Uuid,
+}
+
+async fn medical_others(app: &common::TestApp) -> MedicalOthers {
+    use clinbridge_core::medical as cm;
+    use clinbridge_store::medical as m;
+    let store = &app.store;
+    let msl = Acting::user(app.world.users[&Role::Msl], None);
+    let institution = m::create_institution(
+        store,
+        &msl,
+        cm::InstitutionInput {
+            name: "Other Heart Institute".into(),
+            kind: "hospital".into(),
+            city: "Chicago".into(),
+            state: "IL".into(),
+            departments: vec!["Cardiology".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let hcp = m::create_hcp(
+        store,
+        &msl,
+        cm::HcpInput {
+            npi: "1234567893".into(),
+            first_name: "Other".into(),
+            last_name: "Cardiologist".into(),
+            specialty: "Cardiology".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    m::set_kol_profile(
+        store,
+        &msl,
+        hcp.id,
+        cm::KolInput { tier: "2".into(), therapeutic_areas: vec!["Heart failure".into()], ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let publication = m::add_publication(
+        store,
+        &msl,
+        hcp.id,
+        cm::PublicationInput {
+            title: "Other outcomes".into(),
+            journal: "J Other".into(),
+            year: Some(2022),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = clinbridge_store::now();
+    let interaction = m::record_interaction(
+        store,
+        &msl,
+        cm::InteractionInput {
+            occurred_at: now - chrono::Duration::days(2),
+            channel: "in_person".into(),
+            hcp_ids: vec![hcp.id],
+            colleague_ids: vec![],
+            topics: vec![],
+            products: vec![],
+            materials: vec![],
+            notes: String::new(),
+            follow_ups: vec![cm::FollowUpInput {
+                title: "Send the poster".into(),
+                due_at: now + chrono::Duration::days(5),
+                assignee: None,
+            }],
+            event_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let insight = m::record_insight(
+        store,
+        &msl,
+        cm::InsightInput {
+            source: cm::InsightSource::Interaction(interaction.id),
+            category: "unmet_need".into(),
+            product: String::new(),
+            therapeutic_area: String::new(),
+            tags: vec!["matrix".into()],
+            text: "Wants outcomes data in older patients".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let request = m::create_request(
+        store,
+        &msl,
+        cm::RequestInput {
+            hcp_id: Some(hcp.id),
+            unsolicited: Some(true),
+            questions: vec!["Any data in dialysis patients?".into()],
+            delivery_method: "email".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let event = m::create_event(
+        store,
+        &msl,
+        cm::EventInput {
+            name: "Other Heart Congress".into(),
+            starts_on: chrono::NaiveDate::from_ymd_opt(2026, 3, 1),
+            ends_on: chrono::NaiveDate::from_ymd_opt(2026, 3, 3),
+            place: "Chicago".into(),
+            notes: String::new(),
+        },
+        vec![],
+    )
+    .await
+    .unwrap();
+    let at = |h| chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap().and_hms_opt(h, 0, 0).unwrap().and_utc();
+    let session = m::add_session(
+        store,
+        &msl,
+        event.id,
+        cm::SessionInput { title: "Opening".into(), starts_at: at(9), ends_at: at(10), speakers: vec![], room: String::new() },
+    )
+    .await
+    .unwrap();
+    let safety = m::report_safety(
+        store,
+        &msl,
+        cm::SafetyInput {
+            kind: "adverse_event".into(),
+            hcp_id: Some(hcp.id),
+            product: "Cardiozen".into(),
+            description: "Dizziness after the first dose".into(),
+            patient: "Man in his 70s".into(),
+            aware_at: Some(now - chrono::Duration::hours(1)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    MedicalOthers {
+        institution: institution.id,
+        hcp: hcp.id,
+        follow_up: interaction.follow_ups[0].id,
+        interaction: interaction.id,
+        insight: insight.id,
+        request: request.id,
+        event: event.id,
+        session: session.id,
+        safety: safety.id,
+        publication: publication.id,
+    }
 }
 
 async fn others(app: &common::TestApp) -> Others {
@@ -1089,8 +1433,10 @@ async fn others(app: &common::TestApp) -> Others {
     let feeds = cal::feeds_for(store, &Acting::user(user.id, None), user.id, vec![chi]).await.unwrap();
     let (feed, feed_secret) = (feeds[0].0.id, feeds[0].1.clone().unwrap());
     let edc = edc_others(app, study.id, participant.id).await;
+    let medical = medical_others(app).await;
     Others {
         edc,
+        medical,
         study: study.code,
         participant: participant.id,
         participant_visit,
@@ -1140,8 +1486,37 @@ async fn edc_others(app: &common::TestApp, study: Uuid, participant: Uuid) -> Ed
     EdcOthers { form: saved.form.id, query: query.id, record: "1".into() }
 }
 
+/// The medical object a path names, by its segment (the same under `/api/v1/medical` and the
+/// pages' `/medical`).
+fn medical_id(path: &str, m: &MedicalOthers) -> Option<Uuid> {
+    [
+        ("/institutions/{id}", m.institution),
+        ("/hcps/{id}", m.hcp),
+        ("/interactions/{id}", m.interaction),
+        ("/follow-ups/{id}", m.follow_up),
+        ("/insights/{id}", m.insight),
+        ("/requests/{id}", m.request),
+        ("/events/{id}", m.event),
+        ("/sessions/{id}", m.session),
+        ("/safety/{id}", m.safety),
+        ("/publications/{id}", m.publication),
+    ]
+    .into_iter()
+    .find(|(segment, _)| path.contains(segment))
+    .map(|(_, id)| id)
+}
+
+/// Ids a JSON body refers to.
+fn fill_body(body: &str, o: &Others) -> String {
+    body.replace("{hcp_id}", &o.medical.hcp.to_string())
+        .replace("{institution_id}", &o.medical.institution.to_string())
+        .replace("{interaction_id}", &o.medical.interaction.to_string())
+}
+
 fn fill(path: &str, o: &Others) -> String {
-    let id = if path.contains("/forms/{id}") {
+    let id = if let Some(id) = medical_id(path, &o.medical) {
+        id
+    } else if path.contains("/forms/{id}") {
         o.edc.form
     } else if path.contains("/queries/{id}") {
         o.edc.query
@@ -1185,6 +1560,7 @@ fn fill(path: &str, o: &Others) -> String {
         .replace("{field}", "weight")
         .replace("{record}", &o.edc.record)
         .replace("{name}", "record_id")
+        .replace("{period}", "2026-H2")
 }
 
 async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
@@ -1200,7 +1576,8 @@ async fn run_as(db: &TestDb, role: Option<&'static str>) -> Vec<String> {
         let mut req = client.request(method.parse().unwrap(), &url);
         req = match body {
             Body::None => req,
-            Body::Json(j) => req.header("content-type", "application/json").body(*j),
+            Body::Json(j) => req.header("content-type", "application/json").body(fill_body(j, &o)),
+            Body::Csv(c) => req.header("content-type", "text/csv").body(*c),
             Body::Form(f) => req.header("content-type", "application/x-www-form-urlencoded").body(*f),
         };
         let res = req.send().await.unwrap();

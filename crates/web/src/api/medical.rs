@@ -155,7 +155,7 @@ fn requests_out(list: Vec<MedicalRequest>) -> Vec<RequestOut> {
 #[serde(deny_unknown_fields)]
 pub struct InstitutionIn {
     pub name: String,
-    /// academic_medical_center, community_hospital, private_practice, … (see the vocabulary).
+    /// academic_medical_center, hospital, clinic, surgical_center, …
     pub kind: String,
     #[serde(default)]
     pub address: String,
@@ -463,7 +463,7 @@ pub struct ObjectiveIn {
     pub target_count: Option<i64>,
     #[serde(default)]
     pub done_count: i64,
-    /// planned, in_progress, achieved or deferred; blank derives it from the counts.
+    /// not_started, in_progress, achieved or deferred; blank derives it from the counts.
     #[serde(default)]
     pub status: String,
 }
@@ -561,7 +561,7 @@ impl From<FollowUpIn> for FollowUpInput {
 #[serde(deny_unknown_fields)]
 pub struct InteractionIn {
     pub occurred_at: DateTime<Utc>,
-    /// in_person, video, phone, email, congress, …
+    /// in_person, phone, video, email, congress, …
     pub channel: String,
     pub hcp_ids: Vec<Uuid>,
     /// Colleagues present besides the MSL who records it.
@@ -602,7 +602,7 @@ impl From<InteractionIn> for InteractionInput {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsightDraftIn {
-    /// unmet_need, treatment_practice, competitor, safety_perception, … (see the vocabulary).
+    /// unmet_need, treatment_practice, competitive, safety_perception, trial_design, access or other.
     pub category: String,
     #[serde(default)]
     pub product: String,
@@ -627,7 +627,7 @@ pub struct RequestIn {
     /// routine (default) or urgent.
     #[serde(default)]
     pub urgency: String,
-    /// email, mail, phone or in_person.
+    /// email, letter, phone or in_person.
     pub delivery_method: String,
     /// When the question reached the company; defaults to now.
     pub received_at: Option<DateTime<Utc>>,
@@ -667,8 +667,8 @@ pub struct SafetyIn {
     /// A non-identifying description of the patient (age range, sex), never a name.
     #[serde(default)]
     pub patient: String,
-    /// When the company became aware (day 0 of the forwarding clock); defaults to now, or to
-    /// the interaction's time when logged with one.
+    /// When the company first learned of it (day 0 of the forwarding clock): required, within
+    /// the last year; when logged with an interaction, it defaults to the interaction's time.
     pub aware_at: Option<DateTime<Utc>>,
 }
 
@@ -974,11 +974,15 @@ pub struct CellParams {
     pub to: Option<NaiveDate>,
     pub granularity: Option<String>,
     /// tag, category or product.
-    pub dimension: String,
+    pub dimension: Option<String>,
     /// The row's key (a tag, a category code or a product).
-    pub key: String,
+    pub key: Option<String>,
     /// A period of the board (`2026-03`, `2026-Q1`).
-    pub period: String,
+    pub period: Option<String>,
+}
+
+fn required<'a>(field: &str, v: &'a Option<String>) -> ApiResult<&'a str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::field(field, "is required"))
 }
 
 /// The insights behind one count of the board.
@@ -991,8 +995,10 @@ pub async fn insight_cell(
 ) -> ApiResult<Json<Vec<Insight>>> {
     can_read(&who)?;
     let q = board_query(&BoardParams { from: p.from, to: p.to, granularity: p.granularity.clone() })?;
-    let dimension = BoardDimension::parse(&p.dimension)?;
-    Ok(Json(store_m::insight_cell(&state.store, &q, dimension, &p.key, &p.period).await?))
+    let dimension = BoardDimension::parse(required("dimension", &p.dimension)?)?;
+    let key = required("key", &p.key)?;
+    let period = required("period", &p.period)?;
+    Ok(Json(store_m::insight_cell(&state.store, &q, dimension, key, period).await?))
 }
 
 // ---------------------------------------------------------------- medical information requests
@@ -1332,7 +1338,7 @@ pub async fn update_safety(
 #[serde(deny_unknown_fields)]
 pub struct ForwardIn {
     /// Who received it (the pharmacovigilance unit or mailbox).
-    pub to: String,
+    pub forwarded_to: String,
     /// Their case or receipt reference.
     pub reference: String,
     /// When it was sent; defaults to now.
@@ -1349,7 +1355,7 @@ pub async fn forward_safety(
     ApiJson(b): ApiJson<ForwardIn>,
 ) -> ApiResult<Json<SafetyOut>> {
     can_write(&who)?;
-    Ok(Json(store_m::forward_safety(&state.store, &who.acting(), id, &b.to, &b.reference, b.at).await?.into()))
+    Ok(Json(store_m::forward_safety(&state.store, &who.acting(), id, &b.forwarded_to, &b.reference, b.at).await?.into()))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
