@@ -902,7 +902,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         "/api/v1/medical/interactions",
         Expect::Only(MEDICAL_WRITERS),
         Body::Json(
-            r#"{"occurred_at":"2026-01-10T15:00:00Z","channel":"in_person","hcp_ids":["{hcp_id}"],"insights":[{"category":"unmet_need","text":"Matrix insight","tags":["matrix"]}]}"#,
+            r#"{"occurred_at":"2026-01-10T15:00:00Z","channel":"in_person","hcp_ids":["{hcp_id}"],"topics":["Renal dosing"],"insights":[{"category":"unmet_need","text":"Matrix insight","tags":["matrix"]}]}"#,
         ),
     ),
     ("GET", "/api/v1/medical/interactions/{id}", Expect::Only(MEDICAL_READERS), Body::None),
@@ -910,7 +910,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         "PUT",
         "/api/v1/medical/interactions/{id}",
         Expect::Only(MEDICAL_WRITERS),
-        Body::Json(r#"{"occurred_at":"2026-01-09T15:00:00Z","channel":"phone","hcp_ids":["{hcp_id}"],"notes":"Corrected"}"#),
+        Body::Json(r#"{"occurred_at":"2026-01-09T15:00:00Z","channel":"phone","hcp_ids":["{hcp_id}"],"topics":["Renal dosing"],"notes":"Corrected"}"#),
     ),
     (
         "POST",
@@ -1121,7 +1121,7 @@ async fn medical_others(app: &common::TestApp) -> MedicalOthers {
             channel: "in_person".into(),
             hcp_ids: vec![hcp.id],
             colleague_ids: vec![],
-            topics: vec![],
+            topics: vec!["Outcomes data".into()],
             products: vec![],
             materials: vec![],
             notes: String::new(),
