@@ -849,7 +849,9 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         "PUT",
         "/api/v1/medical/institutions/{id}",
         Expect::Only(MEDICAL_WRITERS),
-        Body::Json(r#"{"name":"Matrix Heart Institute","kind":"hospital","city":"Chicago","departments":["Cardiology"]}"#),
+        Body::Json(
+            r#"{"name":"Matrix Heart Institute","kind":"hospital","city":"Chicago","departments":["Cardiology"]}"#,
+        ),
     ),
     ("GET", "/api/v1/medical/hcps", Expect::Only(MEDICAL_READERS), Body::None),
     (
@@ -875,7 +877,9 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         "PUT",
         "/api/v1/medical/hcps/{id}/affiliations",
         Expect::Only(MEDICAL_WRITERS),
-        Body::Json(r#"[{"institution_id":"{institution_id}","department":"Cardiology","role":"Attending","is_primary":true}]"#),
+        Body::Json(
+            r#"[{"institution_id":"{institution_id}","department":"Cardiology","role":"Attending","is_primary":true}]"#,
+        ),
     ),
     (
         "POST",
@@ -910,7 +914,9 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         "PUT",
         "/api/v1/medical/interactions/{id}",
         Expect::Only(MEDICAL_WRITERS),
-        Body::Json(r#"{"occurred_at":"2026-01-09T15:00:00Z","channel":"phone","hcp_ids":["{hcp_id}"],"topics":["Renal dosing"],"notes":"Corrected"}"#),
+        Body::Json(
+            r#"{"occurred_at":"2026-01-09T15:00:00Z","channel":"phone","hcp_ids":["{hcp_id}"],"topics":["Renal dosing"],"notes":"Corrected"}"#,
+        ),
     ),
     (
         "POST",
@@ -970,7 +976,9 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         "PUT",
         "/api/v1/medical/events/{id}",
         Expect::Only(MEDICAL_WRITERS),
-        Body::Json(r#"{"name":"Other Heart Congress","starts_on":"2026-03-01","ends_on":"2026-03-03","place":"Chicago"}"#),
+        Body::Json(
+            r#"{"name":"Other Heart Congress","starts_on":"2026-03-01","ends_on":"2026-03-03","place":"Chicago"}"#,
+        ),
     ),
     (
         "POST",
@@ -1181,7 +1189,13 @@ async fn medical_others(app: &common::TestApp) -> MedicalOthers {
         store,
         &msl,
         event.id,
-        cm::SessionInput { title: "Opening".into(), starts_at: at(9), ends_at: at(10), speakers: vec![], room: String::new() },
+        cm::SessionInput {
+            title: "Opening".into(),
+            starts_at: at(9),
+            ends_at: at(10),
+            speakers: vec![],
+            room: String::new(),
+        },
     )
     .await
     .unwrap();

@@ -119,8 +119,7 @@ async fn an_interaction_is_logged_with_its_insight_and_request(db: &TestDb) {
     assert_eq!(got["insights"][0]["text"], "No guidance for eGFR under 30");
     assert_eq!(got["insights"][0]["tags"], json!(["renal dosing"]));
 
-    let req: Value =
-        msl.get(url(&app, &format!("/requests/{request_id}"))).send().await.unwrap().json().await.unwrap();
+    let req: Value = msl.get(url(&app, &format!("/requests/{request_id}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(req["interaction_id"], id);
     assert_eq!(req["status"], "new");
     assert_eq!(req["questions"], json!(["What is known in severe renal impairment?"]));
@@ -137,17 +136,15 @@ async fn an_error_in_the_request_saves_nothing(db: &TestDb) {
     let hcp = app.world.medical.hcps[4];
     let msl = app.signed_in("msl").await;
     let count = |v: Value| v.as_array().unwrap().len();
-    let before = count(
-        msl.get(url(&app, &format!("/interactions?hcp_id={hcp}"))).send().await.unwrap().json().await.unwrap(),
-    );
+    let before =
+        count(msl.get(url(&app, &format!("/interactions?hcp_id={hcp}"))).send().await.unwrap().json().await.unwrap());
     let insights_before = count(msl.get(url(&app, "/insights?limit=2000")).send().await.unwrap().json().await.unwrap());
     let r = msl.post(url(&app, "/interactions")).json(&log_body(hcp, json!([]))).send().await.unwrap();
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();
     assert!(fields(&body).contains(&"request.questions".to_string()), "{body}");
-    let after = count(
-        msl.get(url(&app, &format!("/interactions?hcp_id={hcp}"))).send().await.unwrap().json().await.unwrap(),
-    );
+    let after =
+        count(msl.get(url(&app, &format!("/interactions?hcp_id={hcp}"))).send().await.unwrap().json().await.unwrap());
     assert_eq!(after, before, "the interaction was not saved");
     let insights_after = count(msl.get(url(&app, "/insights?limit=2000")).send().await.unwrap().json().await.unwrap());
     assert_eq!(insights_after, insights_before, "nor its insight");

@@ -21,9 +21,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clinbridge_core::medical::{
-    EventInput, FollowUpInput, Granularity, HcpInput, InsightInput, InsightSource, InstitutionInput,
-    InteractionInput, KolInput, Material, ObjectiveInput, PublicationInput, RequestInput, RequestStatus,
-    SafetyInput, SessionInput, SlaOutcome,
+    EventInput, FollowUpInput, Granularity, HcpInput, InsightInput, InsightSource, InstitutionInput, InteractionInput,
+    KolInput, Material, ObjectiveInput, PublicationInput, RequestInput, RequestStatus, SafetyInput, SessionInput,
+    SlaOutcome,
 };
 use clinbridge_core::policy::{Action, Context, Op, Target};
 use clinbridge_store::medical::{
@@ -301,11 +301,7 @@ impl From<HcpIn> for HcpInput {
 
 #[utoipa::path(post, path = "/api/v1/medical/hcps", tag = "medical", request_body = HcpIn,
     responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_hcp(
-    State(state): State<AppState>,
-    who: Authed,
-    ApiJson(b): ApiJson<HcpIn>,
-) -> ApiResult<Response> {
+pub async fn create_hcp(State(state): State<AppState>, who: Authed, ApiJson(b): ApiJson<HcpIn>) -> ApiResult<Response> {
     can_write(&who)?;
     Ok(created(store_m::create_hcp(&state.store, &who.acting(), b.into()).await?))
 }
@@ -491,7 +487,12 @@ pub async fn set_plan(
     let objectives = b
         .objectives
         .into_iter()
-        .map(|o| ObjectiveInput { text: o.text, target_count: o.target_count, done_count: o.done_count, status: o.status })
+        .map(|o| ObjectiveInput {
+            text: o.text,
+            target_count: o.target_count,
+            done_count: o.done_count,
+            status: o.status,
+        })
         .collect();
     Ok(Json(store_m::set_engagement_plan(&state.store, &who.acting(), id, &period, b.owner_user_id, objectives).await?))
 }
@@ -912,7 +913,12 @@ pub async fn record_insight(
     let source = match (b.interaction_id, b.event_id) {
         (Some(i), None) => InsightSource::Interaction(i),
         (None, Some(e)) => InsightSource::Event(e),
-        _ => return Err(ApiError::field("interaction_id", "give the interaction or the event where it was heard, not both")),
+        _ => {
+            return Err(ApiError::field(
+                "interaction_id",
+                "give the interaction or the event where it was heard, not both",
+            ));
+        }
     };
     let input = InsightInput {
         source,
@@ -1199,7 +1205,10 @@ pub struct EventIn {
 }
 
 fn event_input(b: EventIn) -> (EventInput, Vec<Uuid>) {
-    (EventInput { name: b.name, starts_on: b.starts_on, ends_on: b.ends_on, place: b.place, notes: b.notes }, b.attendees)
+    (
+        EventInput { name: b.name, starts_on: b.starts_on, ends_on: b.ends_on, place: b.place, notes: b.notes },
+        b.attendees,
+    )
 }
 
 #[utoipa::path(post, path = "/api/v1/medical/events", tag = "medical", request_body = EventIn,
@@ -1217,7 +1226,11 @@ pub async fn create_event(
 /// An event with its attendees and sessions.
 #[utoipa::path(get, path = "/api/v1/medical/events/{id}", tag = "medical", params(("id" = Uuid, Path)),
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_event(State(state): State<AppState>, who: Authed, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<Event>> {
+pub async fn get_event(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<Event>> {
     can_read(&who)?;
     Ok(Json(store_m::event(&state.store, id).await?))
 }
@@ -1355,7 +1368,9 @@ pub async fn forward_safety(
     ApiJson(b): ApiJson<ForwardIn>,
 ) -> ApiResult<Json<SafetyOut>> {
     can_write(&who)?;
-    Ok(Json(store_m::forward_safety(&state.store, &who.acting(), id, &b.forwarded_to, &b.reference, b.at).await?.into()))
+    Ok(Json(
+        store_m::forward_safety(&state.store, &who.acting(), id, &b.forwarded_to, &b.reference, b.at).await?.into(),
+    ))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -1472,8 +1487,8 @@ pub async fn dashboard(
     open_requests.sort_by_key(|r| r.sla_due_at);
     let pending_safety = store_m::safety_intakes(store, true).await?.into_iter().map(Into::into).collect();
     let me = who.user.id;
-    let recent = store_m::interactions(store, &store_m::InteractionFilter { limit: Some(1000), ..Default::default() })
-        .await?;
+    let recent =
+        store_m::interactions(store, &store_m::InteractionFilter { limit: Some(1000), ..Default::default() }).await?;
     let mut my_follow_ups: Vec<FollowUp> = recent
         .into_iter()
         .flat_map(|i| i.follow_ups)
