@@ -47,7 +47,7 @@ use utoipa::{Modify, OpenApi};
         api::medical::list_institutions, api::medical::create_institution, api::medical::get_institution, api::medical::update_institution,
         api::medical::list_hcps, api::medical::create_hcp, api::medical::get_hcp, api::medical::update_hcp, api::medical::set_kol,
         api::medical::set_affiliations, api::medical::add_publications, api::medical::import_publications, api::medical::remove_publication,
-        api::medical::set_plan,
+        api::medical::set_plan, api::medical::update_objective, api::medical::link_user, api::medical::specialties,
         api::medical::list_interactions, api::medical::log_interaction, api::medical::get_interaction, api::medical::update_interaction,
         api::medical::add_follow_up, api::medical::complete_follow_up,
         api::medical::list_insights, api::medical::record_insight, api::medical::get_insight, api::medical::insight_board, api::medical::insight_cell,

@@ -900,6 +900,9 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Only(MEDICAL_WRITERS),
         Body::Json(r#"{"objectives":[{"text":"Advisory board participation","target_count":1}]}"#),
     ),
+    ("PUT", "/api/v1/medical/objectives/{id}", Expect::Only(MEDICAL_WRITERS), Body::Json(r#"{"done_count":1}"#)),
+    ("PUT", "/api/v1/medical/hcps/{id}/user", Expect::Only(MEDICAL_WRITERS), Body::Json(r#"{"user_id":null}"#)),
+    ("GET", "/api/v1/medical/specialties", Expect::Only(MEDICAL_READERS), Body::None),
     ("GET", "/api/v1/medical/interactions", Expect::Only(MEDICAL_READERS), Body::None),
     (
         "POST",
@@ -1065,6 +1068,7 @@ struct MedicalOthers {
     session: Uuid,
     safety: Uuid,
     publication: Uuid,
+    objective: Uuid,
 }
 
 async fn medical_others(app: &common::TestApp) -> MedicalOthers {
@@ -1117,6 +1121,20 @@ async fn medical_others(app: &common::TestApp) -> MedicalOthers {
             year: Some(2022),
             ..Default::default()
         },
+    )
+    .await
+    .unwrap();
+    let plan = m::set_engagement_plan(
+        store,
+        &msl,
+        hcp.id,
+        "2026-H1",
+        None,
+        vec![cm::ObjectiveInput {
+            text: "Two scientific exchanges".into(),
+            target_count: Some(2),
+            ..Default::default()
+        }],
     )
     .await
     .unwrap();
@@ -1225,6 +1243,7 @@ async fn medical_others(app: &common::TestApp) -> MedicalOthers {
         session: session.id,
         safety: safety.id,
         publication: publication.id,
+        objective: plan.objectives[0].id,
     }
 }
 
@@ -1514,6 +1533,7 @@ fn medical_id(path: &str, m: &MedicalOthers) -> Option<Uuid> {
         ("/sessions/{id}", m.session),
         ("/safety/{id}", m.safety),
         ("/publications/{id}", m.publication),
+        ("/objectives/{id}", m.objective),
     ]
     .into_iter()
     .find(|(segment, _)| path.contains(segment))

@@ -19,6 +19,7 @@ both_backends!(
     the_insight_board_counts_match_the_cells,
     a_forwarded_safety_intake_no_longer_changes,
     an_investigators_profile_shows_trial_activity,
+    publications_are_added_all_or_nothing,
 );
 
 fn url(app: &TestApp, path: &str) -> String {
@@ -335,4 +336,73 @@ async fn an_investigators_profile_shows_trial_activity(db: &TestDb) {
     assert!(activity.iter().any(|a| a["study_code"] == app.world.study.code.as_str()), "{activity:?}");
     let r = msl.get(url(&app, &format!("/hcps/{}", uuid::Uuid::new_v4()))).send().await.unwrap();
     assert_eq!(r.status(), 404);
+}
+
+async fn publications_are_added_all_or_nothing(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let msl = app.signed_in("msl").await;
+    let hcp = app.world.medical.hcps[8];
+    let listed = |v: &Value| v["publications"].as_array().unwrap().len();
+    let profile = |msl: reqwest::Client| {
+        let u = url(&app, &format!("/hcps/{hcp}"));
+        async move { msl.get(u).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let before = listed(&profile(msl.clone()).await);
+
+    // A CSV with one bad row refuses the file, naming the row.
+    let csv = "title,journal,year,pmid,doi\nGood paper,J Cardiol,2021,38000001,\nBad paper,J Cardiol,1850,38000002,\n";
+    let r = msl
+        .post(url(&app, &format!("/hcps/{hcp}/publications.csv")))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert!(fields(&body).iter().any(|f| f.starts_with("row 3")), "{body}");
+    assert_eq!(listed(&profile(msl.clone()).await), before);
+
+    // A JSON list names the bad entry by its place.
+    let r = msl
+        .post(url(&app, &format!("/hcps/{hcp}/publications")))
+        .json(&json!([
+            {"title": "Good paper", "journal": "J Cardiol", "year": 2021, "pmid": "38000001"},
+            {"title": "", "journal": "J Cardiol", "year": 2022},
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert!(fields(&body).contains(&"publications[1].title".to_string()), "{body}");
+    assert_eq!(listed(&profile(msl.clone()).await), before);
+
+    // Both good: all are added, and a PMID already listed is then refused.
+    let csv = "title,journal,year,pmid,doi\nGood paper,J Cardiol,2021,38000001,\nAnother,J Cardiol,2022,38000002,\n";
+    let r = msl
+        .post(url(&app, &format!("/hcps/{hcp}/publications.csv")))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let added: Value = r.json().await.unwrap();
+    assert_eq!(added.as_array().unwrap().len(), 2);
+    let r = msl
+        .post(url(&app, &format!("/hcps/{hcp}/publications")))
+        .json(&json!([{"title": "Again", "journal": "J Cardiol", "year": 2021, "pmid": "38000001"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(listed(&profile(msl.clone()).await), before + 2);
+
+    let id = added[0]["id"].as_str().unwrap();
+    let r = msl.delete(url(&app, &format!("/publications/{id}"))).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(listed(&profile(msl.clone()).await), before + 1);
 }

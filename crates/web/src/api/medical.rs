@@ -54,6 +54,9 @@ pub fn register(r: Routes) -> Routes {
         .post("/api/v1/medical/hcps/{id}/publications.csv", import_publications)
         .delete("/api/v1/medical/publications/{id}", remove_publication)
         .put("/api/v1/medical/hcps/{id}/plans/{period}", set_plan)
+        .put("/api/v1/medical/objectives/{id}", update_objective)
+        .put("/api/v1/medical/hcps/{id}/user", link_user)
+        .get("/api/v1/medical/specialties", specialties)
         .get("/api/v1/medical/interactions", list_interactions)
         .post("/api/v1/medical/interactions", log_interaction)
         .get("/api/v1/medical/interactions/{id}", get_interaction)
@@ -495,6 +498,59 @@ pub async fn set_plan(
         })
         .collect();
     Ok(Json(store_m::set_engagement_plan(&state.store, &who.acting(), id, &period, b.owner_user_id, objectives).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveProgressIn {
+    /// How many times it was done so far (0 to 1000).
+    pub done_count: i64,
+    /// not_started, in_progress, achieved or deferred; left out, it follows from the count
+    /// against the target.
+    pub status: Option<String>,
+}
+
+/// Records progress on one objective of an engagement plan.
+#[utoipa::path(put, path = "/api/v1/medical/objectives/{id}", tag = "medical", params(("id" = Uuid, Path)), request_body = ObjectiveProgressIn,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_objective(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(b): ApiJson<ObjectiveProgressIn>,
+) -> ApiResult<Json<store_m::Objective>> {
+    can_write(&who)?;
+    let status = b.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    Ok(Json(store_m::update_objective(&state.store, &who.acting(), id, b.done_count, status).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkUserIn {
+    /// The Clinbridge user the HCP is (their trial activity then shows on the profile); null
+    /// unlinks.
+    pub user_id: Option<Uuid>,
+}
+
+/// Links the HCP to the Clinbridge user they are, or unlinks them.
+#[utoipa::path(put, path = "/api/v1/medical/hcps/{id}/user", tag = "medical", params(("id" = Uuid, Path)), request_body = LinkUserIn,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn link_user(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(b): ApiJson<LinkUserIn>,
+) -> ApiResult<Json<store_m::Hcp>> {
+    can_write(&who)?;
+    Ok(Json(store_m::link_user(&state.store, &who.acting(), id, b.user_id).await?))
+}
+
+/// The specialties on file, for a search filter.
+#[utoipa::path(get, path = "/api/v1/medical/specialties", tag = "medical",
+    responses((status = 200, body = [String]), (status = 403, body = ErrorBody)))]
+pub async fn specialties(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<String>>> {
+    can_read(&who)?;
+    Ok(Json(store_m::specialties(&state.store).await?))
 }
 
 // ---------------------------------------------------------------- interactions
