@@ -20,6 +20,7 @@ both_backends!(
     a_forwarded_safety_intake_no_longer_changes,
     an_investigators_profile_shows_trial_activity,
     publications_are_added_all_or_nothing,
+    the_dashboard_shows_what_is_waiting,
 );
 
 fn url(app: &TestApp, path: &str) -> String {
@@ -405,4 +406,41 @@ async fn publications_are_added_all_or_nothing(db: &TestDb) {
     let r = msl.delete(url(&app, &format!("/publications/{id}"))).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(listed(&profile(msl.clone()).await), before + 1);
+}
+
+async fn the_dashboard_shows_what_is_waiting(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let msl = app.signed_in("msl").await;
+    let hcp = app.world.medical.hcps[9];
+    let mut body = log_body(hcp, json!(["Any interaction with loop diuretics?"]));
+    body["follow_ups"] = json!([{"title": "Send the interaction table", "due_at": (clinbridge_store::now() + chrono::Duration::days(3)).to_rfc3339()}]);
+    body["safety"] = json!({"kind": "adverse_event", "product": "Cardiozen",
+        "description": "Hyperkalaemia reported by the HCP", "patient": "Woman in her 70s"});
+    let r = msl.post(url(&app, "/interactions")).json(&body).send().await.unwrap();
+    let status = r.status();
+    let logged: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{logged}");
+    // The safety part's day 0 is the interaction's time.
+    assert_eq!(
+        logged["safety"]["aware_at"].as_str().unwrap()[..16],
+        logged["interaction"]["occurred_at"].as_str().unwrap()[..16]
+    );
+    assert_eq!(logged["safety"]["interaction_id"], logged["interaction"]["id"]);
+
+    let d: Value = msl.get(url(&app, "/dashboard")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        d["my_follow_ups"].as_array().unwrap().iter().any(|f| f["title"] == "Send the interaction table"),
+        "{}",
+        d["my_follow_ups"]
+    );
+    assert!(d["pending_safety"].as_array().unwrap().iter().any(|s| s["id"] == logged["safety"]["id"]));
+    assert!(d["open_requests"].as_array().unwrap().iter().any(|q| q["id"] == logged["request"]["id"]));
+    assert!(!d["interactions_by_tier"].as_array().unwrap().is_empty());
+    assert!(d["request_sla"]["received"].as_i64().unwrap() >= 1);
+    // Another MSL does not see this MSL's follow-up as theirs.
+    let manager = app.signed_in("medical_manager").await;
+    let d: Value = manager.get(url(&app, "/dashboard")).send().await.unwrap().json().await.unwrap();
+    assert!(!d["my_follow_ups"].as_array().unwrap().iter().any(|f| f["title"] == "Send the interaction table"));
+    let r = manager.get(url(&app, "/dashboard?days=0")).send().await.unwrap();
+    assert_eq!(r.status(), 422);
 }
