@@ -104,15 +104,50 @@ fn created<T: Serialize>(v: T) -> Response {
 
 // ---------------------------------------------------------------- outputs with derived fields
 
+/// A document shared: its name and the version (approval code or date).
+#[derive(Serialize, ToSchema)]
+pub struct MaterialOut {
+    pub name: String,
+    pub version: String,
+}
+
+fn materials_out(list: &[Material]) -> Vec<MaterialOut> {
+    list.iter().map(|m| MaterialOut { name: m.name.clone(), version: m.version.clone() }).collect()
+}
+
 /// A medical information request with what follows from it now.
 #[derive(Serialize, ToSchema)]
 pub struct RequestOut {
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub request: MedicalRequest,
+    pub id: Uuid,
+    pub hcp_id: Uuid,
+    pub hcp_name: String,
+    /// Always true: only unsolicited requests are recorded.
+    pub unsolicited: bool,
+    pub questions: Vec<String>,
+    pub products: Vec<String>,
+    /// routine or urgent.
+    pub urgency: String,
+    pub received_at: DateTime<Utc>,
+    pub sla_due_at: DateTime<Utc>,
+    pub delivery_method: String,
+    /// new, in_progress, answered or closed.
+    pub status: String,
+    pub assigned_user_id: Uuid,
+    pub assigned_name: String,
+    pub interaction_id: Option<Uuid>,
+    pub response: String,
+    pub response_documents: Vec<MaterialOut>,
+    /// When the answer was first sent: the SLA is measured to it.
+    pub answered_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub signed_name: Option<String>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     /// Signed by the requester: questions, requester and delivery method no longer change.
     pub locked: bool,
-    /// on_time, late, open_on_track or open_overdue (see the SLA due time).
+    /// on_time, late, open_on_track or open_overdue.
     #[schema(value_type = String)]
     pub sla: SlaOutcome,
     /// The statuses the request may move to now.
@@ -125,7 +160,29 @@ impl From<MedicalRequest> for RequestOut {
             locked: r.locked(),
             sla: r.sla(clinbridge_store::now()),
             next_statuses: r.next_statuses().iter().map(|s| s.as_str().to_string()).collect(),
-            request: r,
+            response_documents: materials_out(&r.response_documents),
+            id: r.id,
+            hcp_id: r.hcp_id,
+            hcp_name: r.hcp_name,
+            unsolicited: r.unsolicited,
+            questions: r.questions.0,
+            products: r.products.0,
+            urgency: r.urgency,
+            received_at: r.received_at,
+            sla_due_at: r.sla_due_at,
+            delivery_method: r.delivery_method,
+            status: r.status,
+            assigned_user_id: r.assigned_user_id,
+            assigned_name: r.assigned_name,
+            interaction_id: r.interaction_id,
+            response: r.response,
+            answered_at: r.answered_at,
+            closed_at: r.closed_at,
+            signed_name: r.signed_name,
+            signed_at: r.signed_at,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
         }
     }
 }
@@ -133,9 +190,27 @@ impl From<MedicalRequest> for RequestOut {
 /// A safety intake with its forwarding state.
 #[derive(Serialize, ToSchema)]
 pub struct SafetyOut {
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub intake: SafetyIntake,
+    pub id: Uuid,
+    /// adverse_event, product_complaint or special_situation.
+    pub kind: String,
+    pub interaction_id: Option<Uuid>,
+    pub hcp_id: Option<Uuid>,
+    pub product: String,
+    pub description: String,
+    /// A non-identifying description of the patient.
+    pub patient: String,
+    /// Day 0: when the company learned of it.
+    pub aware_at: DateTime<Utc>,
+    /// The forwarding clock the intake started with, in hours.
+    pub clock_hours: i64,
+    pub forward_due_at: DateTime<Utc>,
+    pub reported_by: Uuid,
+    pub forwarded_at: Option<DateTime<Utc>>,
+    pub forwarded_by: Option<Uuid>,
+    pub forwarded_to: Option<String>,
+    pub forward_reference: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     /// Forwarded to pharmacovigilance: the intake no longer changes.
     pub forwarded: bool,
     /// Not forwarded by its due time (or forwarded after it).
@@ -144,8 +219,149 @@ pub struct SafetyOut {
 
 impl From<SafetyIntake> for SafetyOut {
     fn from(s: SafetyIntake) -> Self {
-        SafetyOut { forwarded: s.forwarded(), late: s.late(clinbridge_store::now()), intake: s }
+        SafetyOut {
+            forwarded: s.forwarded(),
+            late: s.late(clinbridge_store::now()),
+            id: s.id,
+            kind: s.kind,
+            interaction_id: s.interaction_id,
+            hcp_id: s.hcp_id,
+            product: s.product,
+            description: s.description,
+            patient: s.patient,
+            aware_at: s.aware_at,
+            clock_hours: s.clock_hours,
+            forward_due_at: s.forward_due_at,
+            reported_by: s.reported_by,
+            forwarded_at: s.forwarded_at,
+            forwarded_by: s.forwarded_by,
+            forwarded_to: s.forwarded_to,
+            forward_reference: s.forward_reference,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
     }
+}
+
+/// Someone who took part: an HCP or a colleague.
+#[derive(Serialize, ToSchema)]
+pub struct AttendeeOut {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FollowUpOut {
+    pub id: Uuid,
+    pub interaction_id: Uuid,
+    pub title: String,
+    pub due_at: DateTime<Utc>,
+    pub assignee_user_id: Uuid,
+    /// The task on the assignee's queue.
+    pub task_id: Option<Uuid>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<FollowUp> for FollowUpOut {
+    fn from(f: FollowUp) -> Self {
+        FollowUpOut {
+            id: f.id,
+            interaction_id: f.interaction_id,
+            title: f.title,
+            due_at: f.due_at,
+            assignee_user_id: f.assignee_user_id,
+            task_id: f.task_id,
+            done_at: f.done_at,
+            created_at: f.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InteractionOut {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// in_person, phone, video, email or congress.
+    pub channel: String,
+    /// The MSL who recorded it and owns its follow-ups.
+    pub owner_user_id: Uuid,
+    pub owner_name: String,
+    pub event_id: Option<Uuid>,
+    pub topics: Vec<String>,
+    pub products: Vec<String>,
+    pub materials: Vec<MaterialOut>,
+    pub notes: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub hcps: Vec<AttendeeOut>,
+    pub colleagues: Vec<AttendeeOut>,
+    pub follow_ups: Vec<FollowUpOut>,
+}
+
+fn attendees_out(list: Vec<store_m::Attendee>) -> Vec<AttendeeOut> {
+    list.into_iter().map(|a| AttendeeOut { id: a.id, name: a.name }).collect()
+}
+
+impl From<Interaction> for InteractionOut {
+    fn from(i: Interaction) -> Self {
+        InteractionOut {
+            materials: materials_out(&i.materials),
+            id: i.id,
+            occurred_at: i.occurred_at,
+            channel: i.channel,
+            owner_user_id: i.owner_user_id,
+            owner_name: i.owner_name,
+            event_id: i.event_id,
+            topics: i.topics.0,
+            products: i.products.0,
+            notes: i.notes,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+            hcps: attendees_out(i.hcps),
+            colleagues: attendees_out(i.colleagues),
+            follow_ups: i.follow_ups.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InsightOut {
+    pub id: Uuid,
+    /// Heard in this interaction, or else at this event.
+    pub interaction_id: Option<Uuid>,
+    pub event_id: Option<Uuid>,
+    pub category: String,
+    pub product: String,
+    pub therapeutic_area: String,
+    pub text: String,
+    /// The day it was heard (the interaction's day, or the event's first day).
+    pub heard_on: NaiveDate,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub tags: Vec<String>,
+}
+
+impl From<Insight> for InsightOut {
+    fn from(n: Insight) -> Self {
+        InsightOut {
+            id: n.id,
+            interaction_id: n.interaction_id,
+            event_id: n.event_id,
+            category: n.category,
+            product: n.product,
+            therapeutic_area: n.therapeutic_area,
+            text: n.text,
+            heard_on: n.heard_on,
+            created_by: n.created_by,
+            created_at: n.created_at,
+            tags: n.tags,
+        }
+    }
+}
+
+fn insights_out(list: Vec<Insight>) -> Vec<InsightOut> {
+    list.into_iter().map(Into::into).collect()
 }
 
 fn requests_out(list: Vec<MedicalRequest>) -> Vec<RequestOut> {
@@ -569,12 +785,12 @@ pub struct InteractionQuery {
 
 /// Interactions, newest first.
 #[utoipa::path(get, path = "/api/v1/medical/interactions", tag = "medical", params(InteractionQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [InteractionOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_interactions(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<InteractionQuery>,
-) -> ApiResult<Json<Vec<Interaction>>> {
+) -> ApiResult<Json<Vec<InteractionOut>>> {
     can_read(&who)?;
     let f = store_m::InteractionFilter {
         hcp_id: q.hcp_id,
@@ -584,7 +800,7 @@ pub async fn list_interactions(
         to: q.to,
         limit: q.limit,
     };
-    Ok(Json(store_m::interactions(&state.store, &f).await?))
+    Ok(Json(store_m::interactions(&state.store, &f).await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -774,10 +990,8 @@ pub struct InteractionLogIn {
 
 #[derive(Serialize, ToSchema)]
 pub struct LoggedOut {
-    #[schema(value_type = Object)]
-    pub interaction: Interaction,
-    #[schema(value_type = Vec<Object>)]
-    pub insights: Vec<Insight>,
+    pub interaction: InteractionOut,
+    pub insights: Vec<InsightOut>,
     pub request: Option<RequestOut>,
     pub safety: Option<SafetyOut>,
 }
@@ -823,58 +1037,56 @@ pub async fn log_interaction(
     };
     let l = store_m::log_interaction(&state.store, &who.acting(), log).await?;
     Ok(created(LoggedOut {
-        interaction: l.interaction,
-        insights: l.insights,
+        interaction: l.interaction.into(),
+        insights: insights_out(l.insights),
         request: l.request.map(Into::into),
         safety: l.safety.map(Into::into),
     }))
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct InteractionOut {
+pub struct InteractionDetailOut {
     #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub interaction: Interaction,
+    pub interaction: InteractionOut,
     /// Insights heard in it.
-    #[schema(value_type = Vec<Object>)]
-    pub insights: Vec<Insight>,
+    pub insights: Vec<InsightOut>,
     /// Safety information reported in it.
     pub safety: Vec<SafetyOut>,
 }
 
 /// An interaction with its attendees, follow-ups, insights and safety intakes.
 #[utoipa::path(get, path = "/api/v1/medical/interactions/{id}", tag = "medical", params(("id" = Uuid, Path)),
-    responses((status = 200, body = InteractionOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InteractionDetailOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_interaction(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<InteractionOut>> {
+) -> ApiResult<Json<InteractionDetailOut>> {
     can_read(&who)?;
-    let interaction = store_m::interaction(&state.store, id).await?;
+    let interaction = store_m::interaction(&state.store, id).await?.into();
     let insights =
         store_m::insights(&state.store, &store_m::InsightFilter { interaction_id: Some(id), ..Default::default() })
             .await?;
     let safety = store_m::safety_for_interaction(&state.store, id).await?.into_iter().map(Into::into).collect();
-    Ok(Json(InteractionOut { interaction, insights, safety }))
+    Ok(Json(InteractionDetailOut { interaction, insights: insights_out(insights), safety }))
 }
 
 /// Corrects an interaction; follow-ups in the body are added, existing ones stay.
 #[utoipa::path(put, path = "/api/v1/medical/interactions/{id}", tag = "medical", params(("id" = Uuid, Path)), request_body = InteractionIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = InteractionOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_interaction(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<InteractionIn>,
-) -> ApiResult<Json<Interaction>> {
+) -> ApiResult<Json<InteractionOut>> {
     can_write(&who)?;
-    Ok(Json(store_m::update_interaction(&state.store, &who.acting(), id, b.into()).await?))
+    Ok(Json(store_m::update_interaction(&state.store, &who.acting(), id, b.into()).await?.into()))
 }
 
 /// Adds a follow-up to an interaction; it becomes a task on the assignee's queue.
 #[utoipa::path(post, path = "/api/v1/medical/interactions/{id}/follow-ups", tag = "medical", params(("id" = Uuid, Path)), request_body = FollowUpIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = FollowUpOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_follow_up(
     State(state): State<AppState>,
     who: Authed,
@@ -882,19 +1094,19 @@ pub async fn add_follow_up(
     ApiJson(b): ApiJson<FollowUpIn>,
 ) -> ApiResult<Response> {
     can_write(&who)?;
-    Ok(created(store_m::add_follow_up(&state.store, &who.acting(), id, b.into()).await?))
+    Ok(created(FollowUpOut::from(store_m::add_follow_up(&state.store, &who.acting(), id, b.into()).await?)))
 }
 
 /// Marks a follow-up done and closes its task.
 #[utoipa::path(post, path = "/api/v1/medical/follow-ups/{id}/done", tag = "medical", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = FollowUpOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn complete_follow_up(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<FollowUp>> {
+) -> ApiResult<Json<FollowUpOut>> {
     can_write(&who)?;
-    Ok(Json(store_m::complete_follow_up(&state.store, &who.acting(), id).await?))
+    Ok(Json(store_m::complete_follow_up(&state.store, &who.acting(), id).await?.into()))
 }
 
 // ---------------------------------------------------------------- insights
@@ -919,12 +1131,12 @@ pub struct InsightQuery {
 
 /// Insights, most recently heard first.
 #[utoipa::path(get, path = "/api/v1/medical/insights", tag = "medical", params(InsightQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [InsightOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_insights(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<InsightQuery>,
-) -> ApiResult<Json<Vec<Insight>>> {
+) -> ApiResult<Json<Vec<InsightOut>>> {
     can_read(&who)?;
     let f = store_m::InsightFilter {
         interaction_id: q.interaction_id,
@@ -938,7 +1150,7 @@ pub async fn list_insights(
         text: q.q.unwrap_or_default(),
         limit: q.limit,
     };
-    Ok(Json(store_m::insights(&state.store, &f).await?))
+    Ok(Json(insights_out(store_m::insights(&state.store, &f).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -959,7 +1171,7 @@ pub struct InsightIn {
 
 /// Records an insight heard in an interaction or at an event.
 #[utoipa::path(post, path = "/api/v1/medical/insights", tag = "medical", request_body = InsightIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = InsightOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn record_insight(
     State(state): State<AppState>,
     who: Authed,
@@ -984,18 +1196,18 @@ pub async fn record_insight(
         tags: b.tags,
         text: b.text,
     };
-    Ok(created(store_m::record_insight(&state.store, &who.acting(), input).await?))
+    Ok(created(InsightOut::from(store_m::record_insight(&state.store, &who.acting(), input).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/medical/insights/{id}", tag = "medical", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InsightOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_insight(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Insight>> {
+) -> ApiResult<Json<InsightOut>> {
     can_read(&who)?;
-    Ok(Json(store_m::insight(&state.store, id).await?))
+    Ok(Json(store_m::insight(&state.store, id).await?.into()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -1049,18 +1261,18 @@ fn required<'a>(field: &str, v: &'a Option<String>) -> ApiResult<&'a str> {
 
 /// The insights behind one count of the board.
 #[utoipa::path(get, path = "/api/v1/medical/insight-board/cell", tag = "medical", params(CellParams),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = [InsightOut]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn insight_cell(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(p): ApiQuery<CellParams>,
-) -> ApiResult<Json<Vec<Insight>>> {
+) -> ApiResult<Json<Vec<InsightOut>>> {
     can_read(&who)?;
     let q = board_query(&BoardParams { from: p.from, to: p.to, granularity: p.granularity.clone() })?;
     let dimension = BoardDimension::parse(required("dimension", &p.dimension)?)?;
     let key = required("key", &p.key)?;
     let period = required("period", &p.period)?;
-    Ok(Json(store_m::insight_cell(&state.store, &q, dimension, key, period).await?))
+    Ok(Json(insights_out(store_m::insight_cell(&state.store, &q, dimension, key, period).await?)))
 }
 
 // ---------------------------------------------------------------- medical information requests
@@ -1508,8 +1720,7 @@ pub struct DashboardOut {
     /// Safety intakes waiting to be forwarded.
     pub pending_safety: Vec<SafetyOut>,
     /// The caller's open follow-ups, soonest due first.
-    #[schema(value_type = Vec<Object>)]
-    pub my_follow_ups: Vec<FollowUp>,
+    pub my_follow_ups: Vec<FollowUpOut>,
 }
 
 /// The field medical dashboard.
@@ -1559,6 +1770,6 @@ pub async fn dashboard(
         request_sla,
         open_requests: requests_out(open_requests),
         pending_safety,
-        my_follow_ups,
+        my_follow_ups: my_follow_ups.into_iter().map(Into::into).collect(),
     }))
 }
