@@ -360,6 +360,152 @@ impl From<Insight> for InsightOut {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct InstitutionOut {
+    pub id: Uuid,
+    pub name: String,
+    /// academic_medical_center, hospital, clinic, surgical_center, …
+    pub kind: String,
+    pub address: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub departments: Vec<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Institution> for InstitutionOut {
+    fn from(i: Institution) -> Self {
+        InstitutionOut {
+            id: i.id,
+            name: i.name,
+            kind: i.kind,
+            address: i.address,
+            city: i.city,
+            state: i.state,
+            postal_code: i.postal_code,
+            departments: i.departments.0,
+            latitude: i.latitude,
+            longitude: i.longitude,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HcpOut {
+    pub id: Uuid,
+    pub npi: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub credentials: Vec<String>,
+    pub specialty: String,
+    pub email: String,
+    pub phone: String,
+    /// The Clinbridge user this person is (an investigator), when linked.
+    pub user_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<store_m::Hcp> for HcpOut {
+    fn from(h: store_m::Hcp) -> Self {
+        HcpOut {
+            id: h.id,
+            npi: h.npi,
+            first_name: h.first_name,
+            last_name: h.last_name,
+            credentials: h.credentials.0,
+            specialty: h.specialty,
+            email: h.email,
+            phone: h.phone,
+            user_id: h.user_id,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        }
+    }
+}
+
+/// An HCP found by a search, with their KOL tier and primary institution.
+#[derive(Serialize, ToSchema)]
+pub struct HcpListingOut {
+    #[serde(flatten)]
+    pub hcp: HcpOut,
+    /// 1, 2 or 3; none without a KOL profile.
+    pub tier: Option<i64>,
+    /// The primary affiliation's institution.
+    pub institution: Option<String>,
+}
+
+impl From<HcpListing> for HcpListingOut {
+    fn from(l: HcpListing) -> Self {
+        HcpListingOut { hcp: l.hcp.into(), tier: l.tier, institution: l.institution }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionOut {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub speakers: Vec<String>,
+    pub room: String,
+}
+
+impl From<Session> for SessionOut {
+    fn from(s: Session) -> Self {
+        SessionOut {
+            id: s.id,
+            event_id: s.event_id,
+            title: s.title,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            speakers: s.speakers.0,
+            room: s.room,
+        }
+    }
+}
+
+/// A congress or other event, with the team attending and the sessions followed.
+#[derive(Serialize, ToSchema)]
+pub struct EventOut {
+    pub id: Uuid,
+    pub name: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub place: String,
+    pub notes: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub attendees: Vec<AttendeeOut>,
+    pub sessions: Vec<SessionOut>,
+}
+
+impl From<Event> for EventOut {
+    fn from(e: Event) -> Self {
+        EventOut {
+            id: e.id,
+            name: e.name,
+            starts_on: e.starts_on,
+            ends_on: e.ends_on,
+            place: e.place,
+            notes: e.notes,
+            created_by: e.created_by,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            attendees: attendees_out(e.attendees),
+            sessions: e.sessions.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 fn insights_out(list: Vec<Insight>) -> Vec<InsightOut> {
     list.into_iter().map(Into::into).collect()
 }
@@ -409,44 +555,44 @@ impl From<InstitutionIn> for InstitutionInput {
 
 /// Institutions, by name.
 #[utoipa::path(get, path = "/api/v1/medical/institutions", tag = "medical",
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
-pub async fn list_institutions(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<Institution>>> {
+    responses((status = 200, body = [InstitutionOut]), (status = 403, body = ErrorBody)))]
+pub async fn list_institutions(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<InstitutionOut>>> {
     can_read(&who)?;
-    Ok(Json(store_m::institutions(&state.store).await?))
+    Ok(Json(store_m::institutions(&state.store).await?.into_iter().map(Into::into).collect()))
 }
 
 #[utoipa::path(post, path = "/api/v1/medical/institutions", tag = "medical", request_body = InstitutionIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = InstitutionOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_institution(
     State(state): State<AppState>,
     who: Authed,
     ApiJson(b): ApiJson<InstitutionIn>,
 ) -> ApiResult<Response> {
     can_write(&who)?;
-    Ok(created(store_m::create_institution(&state.store, &who.acting(), b.into()).await?))
+    Ok(created(InstitutionOut::from(store_m::create_institution(&state.store, &who.acting(), b.into()).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/medical/institutions/{id}", tag = "medical", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InstitutionOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_institution(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Institution>> {
+) -> ApiResult<Json<InstitutionOut>> {
     can_read(&who)?;
-    Ok(Json(store_m::institution(&state.store, id).await?))
+    Ok(Json(store_m::institution(&state.store, id).await?.into()))
 }
 
 #[utoipa::path(put, path = "/api/v1/medical/institutions/{id}", tag = "medical", params(("id" = Uuid, Path)), request_body = InstitutionIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = InstitutionOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_institution(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<InstitutionIn>,
-) -> ApiResult<Json<Institution>> {
+) -> ApiResult<Json<InstitutionOut>> {
     can_write(&who)?;
-    Ok(Json(store_m::update_institution(&state.store, &who.acting(), id, b.into()).await?))
+    Ok(Json(store_m::update_institution(&state.store, &who.acting(), id, b.into()).await?.into()))
 }
 
 // ---------------------------------------------------------------- HCPs
@@ -467,12 +613,12 @@ pub struct HcpQuery {
 
 /// Searches HCPs, by name.
 #[utoipa::path(get, path = "/api/v1/medical/hcps", tag = "medical", params(HcpQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = [HcpListingOut]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_hcps(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<HcpQuery>,
-) -> ApiResult<Json<Vec<HcpListing>>> {
+) -> ApiResult<Json<Vec<HcpListingOut>>> {
     can_read(&who)?;
     if q.tier.is_some_and(|t| !(1..=3).contains(&t)) {
         return Err(ApiError::field("tier", "must be 1, 2 or 3"));
@@ -484,7 +630,7 @@ pub async fn list_hcps(
         tier: q.tier,
         limit: q.limit,
     };
-    Ok(Json(store_m::search_hcps(&state.store, &search).await?))
+    Ok(Json(store_m::search_hcps(&state.store, &search).await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -519,10 +665,10 @@ impl From<HcpIn> for HcpInput {
 }
 
 #[utoipa::path(post, path = "/api/v1/medical/hcps", tag = "medical", request_body = HcpIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = HcpOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_hcp(State(state): State<AppState>, who: Authed, ApiJson(b): ApiJson<HcpIn>) -> ApiResult<Response> {
     can_write(&who)?;
-    Ok(created(store_m::create_hcp(&state.store, &who.acting(), b.into()).await?))
+    Ok(created(HcpOut::from(store_m::create_hcp(&state.store, &who.acting(), b.into()).await?)))
 }
 
 /// The HCP's full profile: affiliations, KOL profile, publications, engagement plans, trial
@@ -540,15 +686,15 @@ pub async fn get_hcp(
 }
 
 #[utoipa::path(put, path = "/api/v1/medical/hcps/{id}", tag = "medical", params(("id" = Uuid, Path)), request_body = HcpIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = HcpOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_hcp(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<HcpIn>,
-) -> ApiResult<Json<store_m::Hcp>> {
+) -> ApiResult<Json<HcpOut>> {
     can_write(&who)?;
-    Ok(Json(store_m::update_hcp(&state.store, &who.acting(), id, b.into()).await?))
+    Ok(Json(store_m::update_hcp(&state.store, &who.acting(), id, b.into()).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -750,15 +896,15 @@ pub struct LinkUserIn {
 
 /// Links the HCP to the Clinbridge user they are, or unlinks them.
 #[utoipa::path(put, path = "/api/v1/medical/hcps/{id}/user", tag = "medical", params(("id" = Uuid, Path)), request_body = LinkUserIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = HcpOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn link_user(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<LinkUserIn>,
-) -> ApiResult<Json<store_m::Hcp>> {
+) -> ApiResult<Json<HcpOut>> {
     can_write(&who)?;
-    Ok(Json(store_m::link_user(&state.store, &who.acting(), id, b.user_id).await?))
+    Ok(Json(store_m::link_user(&state.store, &who.acting(), id, b.user_id).await?.into()))
 }
 
 /// The specialties on file, for a search filter.
@@ -1448,14 +1594,14 @@ pub struct EventQuery {
 
 /// Events, latest first.
 #[utoipa::path(get, path = "/api/v1/medical/events", tag = "medical", params(EventQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [EventOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_events(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<EventQuery>,
-) -> ApiResult<Json<Vec<Event>>> {
+) -> ApiResult<Json<Vec<EventOut>>> {
     can_read(&who)?;
-    Ok(Json(store_m::events(&state.store, q.from).await?))
+    Ok(Json(store_m::events(&state.store, q.from).await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1480,7 +1626,7 @@ fn event_input(b: EventIn) -> (EventInput, Vec<Uuid>) {
 }
 
 #[utoipa::path(post, path = "/api/v1/medical/events", tag = "medical", request_body = EventIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = EventOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_event(
     State(state): State<AppState>,
     who: Authed,
@@ -1488,33 +1634,33 @@ pub async fn create_event(
 ) -> ApiResult<Response> {
     can_write(&who)?;
     let (input, attendees) = event_input(b);
-    Ok(created(store_m::create_event(&state.store, &who.acting(), input, attendees).await?))
+    Ok(created(EventOut::from(store_m::create_event(&state.store, &who.acting(), input, attendees).await?)))
 }
 
 /// An event with its attendees and sessions.
 #[utoipa::path(get, path = "/api/v1/medical/events/{id}", tag = "medical", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EventOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_event(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Event>> {
+) -> ApiResult<Json<EventOut>> {
     can_read(&who)?;
-    Ok(Json(store_m::event(&state.store, id).await?))
+    Ok(Json(store_m::event(&state.store, id).await?.into()))
 }
 
 /// Corrects an event and its attendees; its sessions must still fall within its days.
 #[utoipa::path(put, path = "/api/v1/medical/events/{id}", tag = "medical", params(("id" = Uuid, Path)), request_body = EventIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = EventOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_event(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<EventIn>,
-) -> ApiResult<Json<Event>> {
+) -> ApiResult<Json<EventOut>> {
     can_write(&who)?;
     let (input, attendees) = event_input(b);
-    Ok(Json(store_m::update_event(&state.store, &who.acting(), id, input, attendees).await?))
+    Ok(Json(store_m::update_event(&state.store, &who.acting(), id, input, attendees).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1530,7 +1676,7 @@ pub struct SessionIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/medical/events/{id}/sessions", tag = "medical", params(("id" = Uuid, Path)), request_body = SessionIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SessionOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_session(
     State(state): State<AppState>,
     who: Authed,
@@ -1540,8 +1686,7 @@ pub async fn add_session(
     can_write(&who)?;
     let input =
         SessionInput { title: b.title, starts_at: b.starts_at, ends_at: b.ends_at, speakers: b.speakers, room: b.room };
-    let s: Session = store_m::add_session(&state.store, &who.acting(), id, input).await?;
-    Ok(created(s))
+    Ok(created(SessionOut::from(store_m::add_session(&state.store, &who.acting(), id, input).await?)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/medical/sessions/{id}", tag = "medical", params(("id" = Uuid, Path)),
