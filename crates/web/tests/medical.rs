@@ -21,6 +21,7 @@ both_backends!(
     an_investigators_profile_shows_trial_activity,
     publications_are_added_all_or_nothing,
     the_dashboard_shows_what_is_waiting,
+    the_openapi_document_resolves_the_medical_schemas,
 );
 
 fn url(app: &TestApp, path: &str) -> String {
@@ -443,4 +444,35 @@ async fn the_dashboard_shows_what_is_waiting(db: &TestDb) {
     assert!(!d["my_follow_ups"].as_array().unwrap().iter().any(|f| f["title"] == "Send the interaction table"));
     let r = manager.get(url(&app, "/dashboard?days=0")).send().await.unwrap();
     assert_eq!(r.status(), 422);
+}
+
+async fn the_openapi_document_resolves_the_medical_schemas(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let doc: Value = app.client().get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        ("$ref", Value::String(r)) => out.push(r.clone()),
+                        _ => refs(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc["paths"], &mut all);
+    refs(&doc["components"], &mut all);
+    for r in &all {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(doc["components"]["schemas"][name].is_object(), "{r} is not in the document");
+    }
+    for name in ["RequestOut", "SafetyOut", "InteractionOut", "InsightOut", "HcpListingOut", "EventOut"] {
+        assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+    }
+    let op = &doc["paths"]["/api/v1/medical/interactions"]["post"];
+    assert_eq!(op["tags"], json!(["medical"]));
 }
