@@ -92,10 +92,6 @@ const MEDICAL_READERS: &[&str] = &["msl", "medical_manager", "auditor"];
 const MEDICAL_WRITERS: &[&str] = &["msl", "medical_manager"];
 const MEDICAL_ADMINS: &[&str] = &["medical_manager"];
 
-/// Who reads field medical data: the medical team and auditors; never commercial users.
-const MEDICAL_READERS: &[&str] = &["msl", "medical_manager", "auditor"];
-/// Who records field medical data.
-const MEDICAL_WRITERS: &[&str] = &["msl", "medical_manager"];
 
 /// Every route with who may use it. Sign-out routes come last so the others run signed in.
 const MATRIX: &[(&str, &str, Expect, Body)] = &[
@@ -833,7 +829,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Only(MEDICAL_WRITERS),
         Body::Form("name=Matrix+Hospital+Edited&kind=hospital"),
     ),
-    ("POST", "/medical/settings/safety-clock", Expect::Only(&["medical_manager"]), Body::Form("hours=24")),
+    ("POST", "/medical/settings/safety-clock", Expect::Only(MEDICAL_ADMINS), Body::Form("hours=24")),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("GET", "/api/v1/medical/dashboard", Expect::Only(MEDICAL_READERS), Body::None),
