@@ -715,6 +715,53 @@ function suite() {
     }
   });
 
+  step('a clinical specialist opens a ticket, escalates it to a complaint and sees its reporting due date', async () => {
+    const csContext = await browser.newContext({ baseURL: server.base, viewport: { width: 1280, height: 900 } });
+    try {
+      const cs = await csContext.newPage();
+      cs.on('pageerror', (err) => pageProblems.push(`page error (specialist): ${err.message}`));
+      await cs.goto('/login');
+      await signIn(cs, 'clinical.specialist@demo.clinbridge.org', PASSWORD);
+      await cs.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Device support' }).click();
+      // The demo complaint close to its deadline is on the dashboard with its days left.
+      const clocks = cs.getByRole('region', { name: 'Complaints and their reporting clocks' });
+      await clocks.getByText(/^\d+ days left$/).first().waitFor();
+
+      await cs.getByRole('link', { name: 'Open a ticket' }).click();
+      await cs.getByLabel('Account').selectOption({ index: 1 });
+      await cs.getByLabel('Product').selectOption({ index: 1 });
+      await cs.getByLabel('Serial or lot number').fill('LOT-24-0917');
+      await cs.getByLabel('What is wrong').fill('Delivery catheter flush port cracked during preparation; no patient contact.');
+      await cs.getByRole('button', { name: 'Open ticket' }).click();
+      await cs.waitForURL(/\/device\/tickets\/[0-9a-f-]{36}$/);
+      await cs.locator('#ticket-status').getByText('Open').waitFor();
+      await cs.getByLabel('What was tried or found').fill('Second catheter from the same lot shows a hairline crack at the port.');
+      await cs.getByRole('button', { name: 'Add to the log' }).click();
+      await cs.getByText('Second catheter from the same lot shows a hairline crack at the port.').waitFor();
+
+      await cs.locator('summary', { hasText: 'Escalate to a complaint' }).click();
+      const aware = await cs.getByLabel('Company became aware').inputValue();
+      await cs.getByLabel('Complainant', { exact: true }).fill('Cath lab charge nurse');
+      await cs.getByLabel('Complainant contact').fill('cathlab@example.org');
+      await cs.getByLabel('Nature of the complaint').fill('Cracked flush port on the delivery catheter');
+      await cs.getByRole('button', { name: 'Escalate to complaint' }).click();
+      await cs.getByRole('heading', { level: 2, name: 'Complaint' }).waitFor();
+      await cs.getByText('not decided').waitFor();
+      await cs.getByLabel('Serious injury').check();
+      await cs.getByLabel('Rationale').fill('A fragment could embolize if the crack is missed.');
+      await cs.getByRole('button', { name: 'Record the decision' }).click();
+      // Thirty calendar days from the day the company became aware.
+      const due = new Date(`${aware}T00:00:00Z`);
+      due.setUTCDate(due.getUTCDate() + 30);
+      const expected = due.toISOString().slice(0, 10);
+      assert.equal(await cs.locator('#report-due').innerText(), expected);
+      assert.match(await cs.locator('#days-left').innerText(), /^(29|30) days left$/);
+      await cs.screenshot({ path: path.join(RESULTS, 'device-complaint.png'), fullPage: true });
+    } finally {
+      await csContext.close();
+    }
+  });
+
   step('signing out ends the session', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('signed_out') === '1');

@@ -91,7 +91,9 @@ const EDC_OTHER_READERS: &[&str] = &["auditor"];
 const MEDICAL_READERS: &[&str] = &["msl", "medical_manager", "auditor"];
 const MEDICAL_WRITERS: &[&str] = &["msl", "medical_manager"];
 const MEDICAL_ADMINS: &[&str] = &["medical_manager"];
-
+/// Device field support: clinical specialists work in it; commercial users and auditors read it.
+const DEVICE_PAGE_READERS: &[&str] = &["clinical_specialist", "commercial", "auditor"];
+const DEVICE_PAGE_WRITERS: &[&str] = &["clinical_specialist"];
 
 /// Every route with who may use it. Sign-out routes come last so the others run signed in.
 const MATRIX: &[(&str, &str, Expect, Body)] = &[
@@ -830,6 +832,149 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Body::Form("name=Matrix+Hospital+Edited&kind=hospital"),
     ),
     ("POST", "/medical/settings/safety-clock", Expect::Only(MEDICAL_ADMINS), Body::Form("hours=24")),
+    ("GET", "/device", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/cases", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/cases/{id}", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/credentials", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/plan", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/products", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/tickets", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/tickets/{id}", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/complaints", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/trainings", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/trainings/{id}", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/feedback", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/courses", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device/courses/{id}", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    (
+        "POST",
+        "/device/cases",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("institution_id=&procedure_type=Matrix&date=2030-01-07&time=08%3A00&duration_minutes=60"),
+    ),
+    ("POST", "/device/cases/{id}/assignment", Expect::Only(DEVICE_PAGE_WRITERS), Body::Form("specialist_user_id=")),
+    (
+        "POST",
+        "/device/cases/{id}/schedule",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("date=2030-01-07&time=08%3A00&duration_minutes=60"),
+    ),
+    (
+        "POST",
+        "/device/cases/{id}/status",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("status=confirmed&outcome_notes="),
+    ),
+    (
+        "POST",
+        "/device/credentials",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("user_id=&institution_id=&name=Matrix&issued_on=2026-01-01&expires_on=2027-01-01"),
+    ),
+    (
+        "POST",
+        "/device/credentials/{id}/documents",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("document=Matrix&received=1"),
+    ),
+    (
+        "POST",
+        "/device/visits",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("institution_id=&date=2030-01-07&time=09%3A00&duration_minutes=60&purpose=Matrix"),
+    ),
+    ("POST", "/device/visits/{id}/done", Expect::Only(DEVICE_PAGE_WRITERS), Body::Form("notes=Matrix")),
+    (
+        "POST",
+        "/device/products",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("name=Matrix&model=M1&udi_di=00614141999996"),
+    ),
+    (
+        "POST",
+        "/device/installs",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("institution_id=&product_id=&serial=MTX-1"),
+    ),
+    (
+        "POST",
+        "/device/tickets",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("institution_id=&product_id=&serial_or_lot=MTX&description=Matrix"),
+    ),
+    ("POST", "/device/tickets/{id}/log", Expect::Only(DEVICE_PAGE_WRITERS), Body::Form("text=Matrix+entry")),
+    (
+        "POST",
+        "/device/tickets/{id}/status",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("status=investigating&resolution="),
+    ),
+    (
+        "POST",
+        "/device/tickets/{id}/complaint",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form(
+            "device_name=Matrix&received_on=2026-01-05&aware_on=2026-01-05&complainant_name=A&complainant_contact=B&nature=Matrix",
+        ),
+    ),
+    (
+        "POST",
+        "/device/complaints/{id}/handling",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("investigation=Matrix&no_investigation_reason=&corrective_action=&reply="),
+    ),
+    (
+        "POST",
+        "/device/complaints/{id}/reportability",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("reportability=not_reportable&rationale=Matrix"),
+    ),
+    (
+        "POST",
+        "/device/complaints/{id}/reported",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("reported_on=2026-01-06"),
+    ),
+    ("POST", "/device/complaints/{id}/close", Expect::Only(DEVICE_PAGE_WRITERS), Body::None),
+    (
+        "POST",
+        "/device/trainings",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("institution_id=&product_id=&competencies=Matrix&held_on=2026-01-05"),
+    ),
+    (
+        "POST",
+        "/device/trainings/{id}/attendees",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("name=Matrix+Nurse&role=RN"),
+    ),
+    (
+        "POST",
+        "/device/attendees/{id}/signoffs",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("competency=Matrix&side=trainer&signed_name=Matrix+Trainer"),
+    ),
+    (
+        "POST",
+        "/device/feedback",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("institution_id=&product_id=&category=usability&text=Matrix"),
+    ),
+    ("POST", "/device/feedback/{id}/vote", Expect::Only(DEVICE_PAGE_WRITERS), Body::None),
+    ("POST", "/device/feedback/{id}/status", Expect::Only(DEVICE_PAGE_WRITERS), Body::Form("status=planned")),
+    (
+        "POST",
+        "/device/courses",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("title=Matrix&credits=1&modules=Intro%2C+10"),
+    ),
+    (
+        "POST",
+        "/device/courses/{id}/enrollments",
+        Expect::Only(DEVICE_PAGE_WRITERS),
+        Body::Form("institution_id=&name=Matrix+Nurse"),
+    ),
+    ("POST", "/device/enrollments/{id}/modules/{module}", Expect::Only(DEVICE_PAGE_WRITERS), Body::None),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("GET", "/api/v1/medical/dashboard", Expect::Only(MEDICAL_READERS), Body::None),
@@ -1582,6 +1727,7 @@ fn fill(path: &str, o: &Others) -> String {
     path.replace("{id}", &id.to_string())
         .replace("{code}", &o.study)
         .replace("{site}", "CHI")
+        .replace("{module}", &o.user.to_string())
         .replace("{secret}", &o.feed_secret)
         .replace("{token}", "no-such-kiosk-token")
         .replace("{event}", "-")
