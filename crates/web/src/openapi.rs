@@ -57,10 +57,29 @@ use utoipa::{Modify, OpenApi};
         api::medical::add_session, api::medical::remove_session,
         api::medical::list_safety, api::medical::report_safety, api::medical::get_safety, api::medical::update_safety,
         api::medical::forward_safety, api::medical::get_safety_clock, api::medical::set_safety_clock,
+        api::device::list_products, api::device::create_product, api::device::get_product,
+        api::device::update_product, api::device::list_installs, api::device::create_install,
+        api::device::set_install_status, api::device::list_credentials, api::device::create_credential,
+        api::device::update_credential, api::device::set_document, api::device::list_cases,
+        api::device::request_case, api::device::get_case, api::device::assign_case, api::device::reschedule_case,
+        api::device::set_case_status, api::device::list_specialists, api::device::get_territory,
+        api::device::set_territory, api::device::plan_visit, api::device::complete_visit, api::device::week,
+        api::device::dashboard, api::device::get_travel_buffer, api::device::set_travel_buffer,
+        api::device_support::list_tickets, api::device_support::open_ticket, api::device_support::get_ticket,
+        api::device_support::log_ticket, api::device_support::set_ticket_status, api::device_support::escalate,
+        api::device_support::list_complaints, api::device_support::get_complaint,
+        api::device_support::record_handling, api::device_support::decide_reportability,
+        api::device_support::mark_reported, api::device_support::close_complaint,
+        api::device_support::list_trainings, api::device_support::record_training,
+        api::device_support::get_training, api::device_support::add_attendee, api::device_support::sign,
+        api::device_support::coverage, api::device_support::list_feedback, api::device_support::submit_feedback,
+        api::device_support::vote, api::device_support::set_feedback_status, api::device_support::board,
+        api::device_support::list_courses, api::device_support::create_course, api::device_support::get_course,
+        api::device_support::enroll, api::device_support::complete_module,
     ),
     components(schemas(ErrorBody, ErrorDetail, FieldErrorOut)),
     modifiers(&Conventions),
-    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "consent"), (name = "edc"), (name = "scheduling"), (name = "medical"))
+    tags((name = "identity"), (name = "audit"), (name = "tasks"), (name = "trials"), (name = "participants"), (name = "consent"), (name = "edc"), (name = "scheduling"), (name = "medical"), (name = "device"))
 )]
 pub struct ApiDoc;
 

@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod calendar;
 pub mod consent;
+pub mod device;
+pub mod device_support;
 pub mod edc;
 pub mod edc_entry;
 pub mod edc_review;
@@ -39,6 +41,8 @@ pub fn register(r: Routes) -> Routes {
     let r = scheduling::register(r);
     let r = calendar::register(r);
     let r = medical::register(r);
+    let r = device::register(r);
+    let r = device_support::register(r);
     r.get("/api/openapi.json", crate::openapi::document)
 }
 
