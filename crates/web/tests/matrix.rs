@@ -91,9 +91,10 @@ const EDC_OTHER_READERS: &[&str] = &["auditor"];
 const MEDICAL_READERS: &[&str] = &["msl", "medical_manager", "auditor"];
 const MEDICAL_WRITERS: &[&str] = &["msl", "medical_manager"];
 const MEDICAL_ADMINS: &[&str] = &["medical_manager"];
-/// Device field support: clinical specialists work in it; commercial users and auditors read it.
-const DEVICE_PAGE_READERS: &[&str] = &["clinical_specialist", "commercial", "auditor"];
-const DEVICE_PAGE_WRITERS: &[&str] = &["clinical_specialist"];
+/// Who reads device field records: clinical specialists, commercial users and auditors.
+const DEVICE_READERS: &[&str] = &["clinical_specialist", "commercial", "auditor"];
+/// Who changes device field records.
+const DEVICE_WRITERS: &[&str] = &["clinical_specialist"];
 
 /// Every route with who may use it. Sign-out routes come last so the others run signed in.
 const MATRIX: &[(&str, &str, Expect, Body)] = &[
@@ -832,87 +833,87 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Body::Form("name=Matrix+Hospital+Edited&kind=hospital"),
     ),
     ("POST", "/medical/settings/safety-clock", Expect::Only(MEDICAL_ADMINS), Body::Form("hours=24")),
-    ("GET", "/device", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/cases", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/cases/{id}", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/credentials", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/plan", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/products", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/tickets", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/tickets/{id}", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/complaints", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/trainings", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/trainings/{id}", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/feedback", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/courses", Expect::Only(DEVICE_PAGE_READERS), Body::None),
-    ("GET", "/device/courses/{id}", Expect::Only(DEVICE_PAGE_READERS), Body::None),
+    ("GET", "/device", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/cases", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/cases/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/credentials", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/plan", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/products", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/tickets", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/tickets/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/complaints", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/trainings", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/trainings/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/feedback", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/courses", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/device/courses/{id}", Expect::Only(DEVICE_READERS), Body::None),
     (
         "POST",
         "/device/cases",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("institution_id=&procedure_type=Matrix&date=2030-01-07&time=08%3A00&duration_minutes=60"),
     ),
-    ("POST", "/device/cases/{id}/assignment", Expect::Only(DEVICE_PAGE_WRITERS), Body::Form("specialist_user_id=")),
+    ("POST", "/device/cases/{id}/assignment", Expect::Only(DEVICE_WRITERS), Body::Form("specialist_user_id=")),
     (
         "POST",
         "/device/cases/{id}/schedule",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("date=2030-01-07&time=08%3A00&duration_minutes=60"),
     ),
     (
         "POST",
         "/device/cases/{id}/status",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("status=confirmed&outcome_notes="),
     ),
     (
         "POST",
         "/device/credentials",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("user_id=&institution_id=&name=Matrix&issued_on=2026-01-01&expires_on=2027-01-01"),
     ),
     (
         "POST",
         "/device/credentials/{id}/documents",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("document=Matrix&received=1"),
     ),
     (
         "POST",
         "/device/visits",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("institution_id=&date=2030-01-07&time=09%3A00&duration_minutes=60&purpose=Matrix"),
     ),
-    ("POST", "/device/visits/{id}/done", Expect::Only(DEVICE_PAGE_WRITERS), Body::Form("notes=Matrix")),
+    ("POST", "/device/visits/{id}/done", Expect::Only(DEVICE_WRITERS), Body::Form("notes=Matrix")),
     (
         "POST",
         "/device/products",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("name=Matrix&model=M1&udi_di=00614141999996"),
     ),
     (
         "POST",
         "/device/installs",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("institution_id=&product_id=&serial=MTX-1"),
     ),
     (
         "POST",
         "/device/tickets",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("institution_id=&product_id=&serial_or_lot=MTX&description=Matrix"),
     ),
-    ("POST", "/device/tickets/{id}/log", Expect::Only(DEVICE_PAGE_WRITERS), Body::Form("text=Matrix+entry")),
+    ("POST", "/device/tickets/{id}/log", Expect::Only(DEVICE_WRITERS), Body::Form("text=Matrix+entry")),
     (
         "POST",
         "/device/tickets/{id}/status",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("status=investigating&resolution="),
     ),
     (
         "POST",
         "/device/tickets/{id}/complaint",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form(
             "device_name=Matrix&received_on=2026-01-05&aware_on=2026-01-05&complainant_name=A&complainant_contact=B&nature=Matrix",
         ),
@@ -920,61 +921,266 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     (
         "POST",
         "/device/complaints/{id}/handling",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("investigation=Matrix&no_investigation_reason=&corrective_action=&reply="),
     ),
     (
         "POST",
         "/device/complaints/{id}/reportability",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("reportability=not_reportable&rationale=Matrix"),
     ),
     (
         "POST",
         "/device/complaints/{id}/reported",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("reported_on=2026-01-06"),
     ),
-    ("POST", "/device/complaints/{id}/close", Expect::Only(DEVICE_PAGE_WRITERS), Body::None),
+    ("POST", "/device/complaints/{id}/close", Expect::Only(DEVICE_WRITERS), Body::None),
     (
         "POST",
         "/device/trainings",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("institution_id=&product_id=&competencies=Matrix&held_on=2026-01-05"),
     ),
     (
         "POST",
         "/device/trainings/{id}/attendees",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("name=Matrix+Nurse&role=RN"),
     ),
     (
         "POST",
         "/device/attendees/{id}/signoffs",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("competency=Matrix&side=trainer&signed_name=Matrix+Trainer"),
     ),
     (
         "POST",
         "/device/feedback",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("institution_id=&product_id=&category=usability&text=Matrix"),
     ),
-    ("POST", "/device/feedback/{id}/vote", Expect::Only(DEVICE_PAGE_WRITERS), Body::None),
-    ("POST", "/device/feedback/{id}/status", Expect::Only(DEVICE_PAGE_WRITERS), Body::Form("status=planned")),
+    ("POST", "/device/feedback/{id}/vote", Expect::Only(DEVICE_WRITERS), Body::None),
+    ("POST", "/device/feedback/{id}/status", Expect::Only(DEVICE_WRITERS), Body::Form("status=planned")),
     (
         "POST",
         "/device/courses",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("title=Matrix&credits=1&modules=Intro%2C+10"),
     ),
     (
         "POST",
         "/device/courses/{id}/enrollments",
-        Expect::Only(DEVICE_PAGE_WRITERS),
+        Expect::Only(DEVICE_WRITERS),
         Body::Form("institution_id=&name=Matrix+Nurse"),
     ),
-    ("POST", "/device/enrollments/{id}/modules/{module}", Expect::Only(DEVICE_PAGE_WRITERS), Body::None),
+    ("POST", "/device/enrollments/{id}/modules/{module}", Expect::Only(DEVICE_WRITERS), Body::None),
+    ("GET", "/api/v1/device/products", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/products",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"name":"Matrix Device","udi_di":"00884422100019"}"#),
+    ),
+    ("GET", "/api/v1/device/products/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/device/products/{id}",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"name":"Matrix Device","udi_di":"not a udi"}"#),
+    ),
+    ("GET", "/api/v1/device/installs", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/installs",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(
+            r#"{"institution_id":"00000000-0000-0000-0000-000000000000","product_id":"00000000-0000-0000-0000-000000000000","serial":"MTX-1","installed_on":"2026-01-05"}"#,
+        ),
+    ),
+    (
+        "POST",
+        "/api/v1/device/installs/{id}/status",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"status":"service"}"#),
+    ),
+    ("GET", "/api/v1/device/credentials", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/credentials",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(
+            r#"{"user_id":"00000000-0000-0000-0000-000000000000","institution_id":"00000000-0000-0000-0000-000000000000","name":"Matrix credential","documents":[],"issued_on":"2026-01-01","expires_on":"2027-01-01"}"#,
+        ),
+    ),
+    (
+        "PUT",
+        "/api/v1/device/credentials/{id}",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(
+            r#"{"user_id":"00000000-0000-0000-0000-000000000000","institution_id":"00000000-0000-0000-0000-000000000000","name":"","documents":[]}"#,
+        ),
+    ),
+    (
+        "POST",
+        "/api/v1/device/credentials/{id}/documents",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"name":"Background check","received":true}"#),
+    ),
+    ("GET", "/api/v1/device/cases", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/cases",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(
+            r#"{"institution_id":"00000000-0000-0000-0000-000000000000","procedure_type":"Matrix case","starts_at":"2030-01-07T14:00:00Z","duration_minutes":60}"#,
+        ),
+    ),
+    ("GET", "/api/v1/device/cases/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/cases/{id}/assignment",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"specialist_user_id":null}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/device/cases/{id}/schedule",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"starts_at":"2030-01-08T14:00:00Z","duration_minutes":90}"#),
+    ),
+    ("POST", "/api/v1/device/cases/{id}/status", Expect::Only(DEVICE_WRITERS), Body::Json(r#"{"status":"covered"}"#)),
+    ("GET", "/api/v1/device/specialists", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/api/v1/device/specialists/{id}/territory", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "PUT",
+        "/api/v1/device/specialists/{id}/territory",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"institution_ids":["00000000-0000-0000-0000-000000000000"]}"#),
+    ),
+    ("GET", "/api/v1/device/specialists/{id}/week", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/api/v1/device/specialists/{id}/dashboard", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/visits",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(
+            r#"{"specialist_user_id":"00000000-0000-0000-0000-000000000000","institution_id":"00000000-0000-0000-0000-000000000000","planned_at":"2030-01-07T14:00:00Z","duration_minutes":60,"purpose":"Matrix"}"#,
+        ),
+    ),
+    (
+        "POST",
+        "/api/v1/device/visits/{id}/done",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"notes":"Matrix visit done"}"#),
+    ),
+    ("GET", "/api/v1/device/settings/travel-buffer", Expect::Only(DEVICE_READERS), Body::None),
+    ("PUT", "/api/v1/device/settings/travel-buffer", Expect::Only(DEVICE_WRITERS), Body::Json(r#"{"minutes":60}"#)),
+    ("GET", "/api/v1/device/tickets", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/tickets",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(
+            r#"{"institution_id":"00000000-0000-0000-0000-000000000000","product_id":"00000000-0000-0000-0000-000000000000","description":"Matrix ticket"}"#,
+        ),
+    ),
+    ("GET", "/api/v1/device/tickets/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/tickets/{id}/log",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"text":"Matrix log entry"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/device/tickets/{id}/status",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"status":"no_such_status"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/device/tickets/{id}/complaint",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"device_name":"","nature":""}"#),
+    ),
+    ("GET", "/api/v1/device/complaints", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/api/v1/device/complaints/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/complaints/{id}/handling",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"reply":"Matrix reply"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/device/complaints/{id}/reportability",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"reportability":"no_such_decision"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/device/complaints/{id}/reported",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"reported_on":"2030-01-01"}"#),
+    ),
+    ("POST", "/api/v1/device/complaints/{id}/close", Expect::Only(DEVICE_WRITERS), Body::None),
+    ("GET", "/api/v1/device/trainings", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/trainings",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(
+            r#"{"institution_id":"00000000-0000-0000-0000-000000000000","product_id":"00000000-0000-0000-0000-000000000000","competencies":[]}"#,
+        ),
+    ),
+    ("GET", "/api/v1/device/trainings/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/trainings/{id}/attendees",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"name":"Matrix Attendee"}"#),
+    ),
+    (
+        "POST",
+        "/api/v1/device/attendees/{id}/signoffs",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"competency":"Matrix competency","side":"trainer","signed_name":"Matrix Trainer"}"#),
+    ),
+    ("GET", "/api/v1/device/coverage", Expect::Only(DEVICE_READERS), Body::None),
+    ("GET", "/api/v1/device/feedback", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/feedback",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(
+            r#"{"institution_id":"00000000-0000-0000-0000-000000000000","product_id":"00000000-0000-0000-0000-000000000000","category":"other","text":"Matrix"}"#,
+        ),
+    ),
+    ("GET", "/api/v1/device/feedback/board", Expect::Only(DEVICE_READERS), Body::None),
+    ("POST", "/api/v1/device/feedback/{id}/vote", Expect::Only(DEVICE_WRITERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/feedback/{id}/status",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"status":"planned"}"#),
+    ),
+    ("GET", "/api/v1/device/courses", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/courses",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"title":"Matrix course","modules":[]}"#),
+    ),
+    ("GET", "/api/v1/device/courses/{id}", Expect::Only(DEVICE_READERS), Body::None),
+    (
+        "POST",
+        "/api/v1/device/courses/{id}/enrollments",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Json(r#"{"institution_id":"00000000-0000-0000-0000-000000000000","name":"Matrix Learner"}"#),
+    ),
+    ("POST", "/api/v1/device/enrollments/{id}/modules/{module}", Expect::Only(DEVICE_WRITERS), Body::None),
     ("GET", "/audit", Expect::Only(AUDIT), Body::None),
     ("GET", "/audit/export.csv", Expect::Only(AUDIT), Body::None),
     ("GET", "/api/v1/medical/dashboard", Expect::Only(MEDICAL_READERS), Body::None),
@@ -1194,6 +1400,7 @@ struct Others {
     grant: Uuid,
     token: Uuid,
     edc: EdcOthers,
+    device: DeviceOthers,
     medical: MedicalOthers,
 }
 
@@ -1607,9 +1814,11 @@ async fn others(app: &common::TestApp) -> Others {
     let feeds = cal::feeds_for(store, &Acting::user(user.id, None), user.id, vec![chi]).await.unwrap();
     let (feed, feed_secret) = (feeds[0].0.id, feeds[0].1.clone().unwrap());
     let edc = edc_others(app, study.id, participant.id).await;
+    let device = device_others(app).await;
     let medical = medical_others(app).await;
     Others {
         edc,
+        device,
         medical,
         study: study.code,
         participant: participant.id,
@@ -1660,6 +1869,197 @@ async fn edc_others(app: &common::TestApp, study: Uuid, participant: Uuid) -> Ed
     EdcOthers { form: saved.form.id, query: query.id, record: "1".into() }
 }
 
+/// Device records the demo's clinical specialist keeps: a product, an installed unit, a
+/// credential, an unassigned case, a ticket, a complaint, a training with an attendee, a
+/// feedback item, a course with an enrollment and a module, a planned visit.
+struct DeviceOthers {
+    specialist: Uuid,
+    product: Uuid,
+    install: Uuid,
+    credential: Uuid,
+    case: Uuid,
+    ticket: Uuid,
+    complaint: Uuid,
+    training: Uuid,
+    attendee: Uuid,
+    feedback: Uuid,
+    course: Uuid,
+    enrollment: Uuid,
+    module: Uuid,
+    visit: Uuid,
+}
+
+async fn device_others(app: &common::TestApp) -> DeviceOthers {
+    use clinbridge_core::device as d;
+    use clinbridge_store::device as dev;
+    let store = &app.store;
+    let specialist = app.world.device.specialists[0];
+    let by = Acting::user(specialist, None);
+    let actor = identity::actor(store, specialist).await.unwrap();
+    let product = app.world.device.products[0];
+    let institution = clinbridge_store::medical::institutions(store).await.unwrap()[0].id;
+    let today = clinbridge_store::now().date_naive();
+    let install = dev::install(
+        store,
+        &by,
+        d::InstallInput {
+            institution_id: institution,
+            department: String::new(),
+            product_id: product,
+            serial: "MTX-UNIT-1".into(),
+            installed_on: Some(today),
+            status: "active".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let case = dev::request_case(
+        store,
+        &by,
+        d::CaseInput {
+            institution_id: institution,
+            department: String::new(),
+            surgeon_hcp_id: None,
+            procedure_type: "Matrix procedure".into(),
+            starts_at: clinbridge_store::now() + chrono::Duration::days(60),
+            duration_minutes: 60,
+            product_ids: vec![product],
+            specialist_user_id: None,
+            notes: String::new(),
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let ticket = dev::open_ticket(
+        store,
+        &by,
+        d::TicketInput {
+            institution_id: institution,
+            product_id: product,
+            serial_or_lot: "MTX-LOT-1".into(),
+            description: "Matrix ticket".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let training = dev::record_training(
+        store,
+        &by,
+        d::TrainingInput {
+            institution_id: institution,
+            department: String::new(),
+            product_id: product,
+            competencies: vec!["Matrix competency".into()],
+            held_on: Some(today),
+            trainer_user_id: None,
+            attendees: vec![d::AttendeeInput {
+                name: "Matrix Trainee".into(),
+                role: String::new(),
+                email: String::new(),
+            }],
+            validity_months: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let attendee = dev::training(store, &actor, training).await.unwrap().attendees[0].id;
+    let feedback = dev::submit_feedback(
+        store,
+        &by,
+        d::FeedbackInput {
+            institution_id: institution,
+            product_id: product,
+            category: "other".into(),
+            text: "Matrix feedback".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let course = dev::create_course(
+        store,
+        &by,
+        d::CourseInput {
+            title: "Matrix course".into(),
+            description: String::new(),
+            product_id: Some(product),
+            credits: 1.0,
+            modules: vec![d::ModuleInput { title: "Matrix module".into(), minutes: 10 }],
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let module = dev::course(store, &actor, course).await.unwrap().modules[0].id;
+    let enrollment = dev::enroll(
+        store,
+        &by,
+        course,
+        institution,
+        d::AttendeeInput { name: "Matrix Learner".into(), role: String::new(), email: String::new() },
+    )
+    .await
+    .unwrap()
+    .id;
+    let visit = dev::plan_visit(
+        store,
+        &by,
+        dev::VisitInput {
+            specialist_user_id: specialist,
+            institution_id: institution,
+            planned_at: clinbridge_store::now() + chrono::Duration::days(2),
+            duration_minutes: 60,
+            purpose: "Matrix visit".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    DeviceOthers {
+        specialist,
+        product,
+        install,
+        credential: app.world.device.expiring_credential,
+        case,
+        ticket,
+        complaint: app.world.device.urgent_complaint,
+        training,
+        attendee,
+        feedback,
+        course,
+        enrollment,
+        module,
+        visit,
+    }
+}
+
+/// The device record a path names by its segment (`/cases/{id}` under `/api/v1/device` or
+/// `/device`), before the other rules.
+fn device_id(path: &str, d: &DeviceOthers) -> Option<Uuid> {
+    [
+        ("/products/{id}", d.product),
+        ("/installs/{id}", d.install),
+        ("/credentials/{id}", d.credential),
+        ("/cases/{id}", d.case),
+        ("/tickets/{id}", d.ticket),
+        ("/complaints/{id}", d.complaint),
+        ("/trainings/{id}", d.training),
+        ("/attendees/{id}", d.attendee),
+        ("/feedback/{id}", d.feedback),
+        ("/courses/{id}", d.course),
+        ("/enrollments/{id}", d.enrollment),
+        ("/visits/{id}", d.visit),
+        ("/specialists/{id}", d.specialist),
+    ]
+    .into_iter()
+    .find(|(segment, _)| path.contains(segment) && path.contains("device"))
+    .map(|(_, id)| id)
+}
+
 /// The medical object a path names, by its segment (the same under `/api/v1/medical` and the
 /// pages' `/medical`).
 fn medical_id(path: &str, m: &MedicalOthers) -> Option<Uuid> {
@@ -1689,7 +2089,9 @@ fn fill_body(body: &str, o: &Others) -> String {
 }
 
 fn fill(path: &str, o: &Others) -> String {
-    let id = if let Some(id) = medical_id(path, &o.medical) {
+    let id = if let Some(id) = device_id(path, &o.device) {
+        id
+    } else if let Some(id) = medical_id(path, &o.medical) {
         id
     } else if path.contains("/forms/{id}") {
         o.edc.form
@@ -1727,7 +2129,7 @@ fn fill(path: &str, o: &Others) -> String {
     path.replace("{id}", &id.to_string())
         .replace("{code}", &o.study)
         .replace("{site}", "CHI")
-        .replace("{module}", &o.user.to_string())
+        .replace("{module}", &o.device.module.to_string())
         .replace("{secret}", &o.feed_secret)
         .replace("{token}", "no-such-kiosk-token")
         .replace("{event}", "-")

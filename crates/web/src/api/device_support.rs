@@ -301,6 +301,8 @@ pub struct ReportabilityIn {
     /// Whether remedial action is needed to prevent an unreasonable risk (the 5-work-day clock).
     #[serde(default)]
     pub remedial_action: bool,
+    /// Required when not reportable.
+    #[serde(default)]
     pub rationale: String,
 }
 
