@@ -799,7 +799,8 @@ pub async fn open_visits(store: &Store, study_id: Option<Uuid>, due: Due) -> Res
 pub struct Feed {
     pub id: Uuid,
     pub user_id: Uuid,
-    /// staff (visits the person is booked for) or site (every booked visit of a site).
+    /// staff (visits the person is booked for), site (every booked visit of a site) or field
+    /// (a clinical specialist's account visits and cases).
     pub kind: String,
     pub site_id: Option<Uuid>,
     pub site_code: Option<String>,
@@ -814,6 +815,7 @@ impl Feed {
     pub fn name(&self) -> String {
         match &self.site_code {
             Some(code) if self.kind == "site" => format!("Site {code}: booked visits"),
+            _ if self.kind == "field" => "My field week plan".into(),
             _ => "My booked visits".into(),
         }
     }
@@ -829,8 +831,17 @@ fn feed_secret() -> Result<(String, String)> {
     Ok((secret, hash))
 }
 
-/// A person's feeds: their staff feed and one per site in `sites`, created when missing.
-/// Each comes with its secret while it is turned on.
+/// Whether a person keeps a field week plan: they change device records (clinical specialists).
+pub async fn keeps_field_plan(store: &Store, user_id: Uuid) -> bool {
+    use clinbridge_core::policy::{Action, Context, Op, Target, authorize};
+    match crate::identity::actor(store, user_id).await {
+        Ok(a) => authorize(&a, Action::new(Context::Device, Op::Write), Target::ORG).allowed(),
+        Err(_) => false,
+    }
+}
+
+/// A person's feeds: their staff feed, one per site in `sites`, and for a clinical specialist
+/// their field week plan, created when missing. Each comes with its secret while it is on.
 pub async fn feeds_for(
     store: &Store,
     acting: &Acting,
@@ -839,24 +850,28 @@ pub async fn feeds_for(
 ) -> Result<Vec<(Feed, Option<String>)>> {
     let existing = feeds_of(store, user_id).await?;
     let missing_staff = !existing.iter().any(|f| f.kind == "staff");
+    let missing_field = !existing.iter().any(|f| f.kind == "field") && keeps_field_plan(store, user_id).await;
     let missing_sites: Vec<Uuid> =
         sites.into_iter().filter(|s| !existing.iter().any(|f| f.site_id == Some(*s))).collect();
-    if missing_staff || !missing_sites.is_empty() {
-        let mut wanted: Vec<(Option<Uuid>, String, String, String)> = Vec::new();
+    if missing_staff || missing_field || !missing_sites.is_empty() {
+        let mut wanted: Vec<(Option<Uuid>, &'static str, String, String, String)> = Vec::new();
         if missing_staff {
             let (s, h) = feed_secret()?;
-            wanted.push((None, "staff".into(), s, h));
+            wanted.push((None, "staff", "staff".into(), s, h));
+        }
+        if missing_field {
+            let (s, h) = feed_secret()?;
+            wanted.push((None, "field", "field".into(), s, h));
         }
         for site in missing_sites {
             let (s, h) = feed_secret()?;
-            wanted.push((Some(site), format!("site:{site}"), s, h));
+            wanted.push((Some(site), "site", format!("site:{site}"), s, h));
         }
         store
             .write(acting, move |tx| {
                 Box::pin(async move {
                     let mut made = Vec::new();
-                    for (site, scope, secret, hash) in wanted {
-                        let kind = if site.is_some() { "site" } else { "staff" };
+                    for (site, kind, scope, secret, hash) in wanted {
                         let id: Option<Uuid> = tx_on!(tx, |c| sqlx::query_scalar(
                             "INSERT INTO calendar_feeds (id, user_id, kind, site_id, scope_key, token_hash, secret, created_at)
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id, scope_key) DO NOTHING RETURNING id"
@@ -983,6 +998,8 @@ pub async fn feed_visits(store: &Store, feed: &Feed) -> Result<Vec<CalendarVisit
     let t = now();
     let (a, b) = (t - Duration::days(31), t + Duration::days(366));
     let rows: Vec<CalendarVisit> = match (feed.kind.as_str(), feed.site_id) {
+        // A field feed shows the week plan of the device context, not booked visits.
+        ("field", _) => Vec::new(),
         ("site", Some(site)) => {
             let sql = format!(
                 "{CALENDAR_SELECT} WHERE p.site_id = $1 AND v.status <> 'cancelled' AND v.starts_at >= $2 AND v.starts_at < $3 ORDER BY v.starts_at"

@@ -387,7 +387,8 @@ pub async fn calendar(
 pub struct FeedOut {
     pub id: Uuid,
     pub name: String,
-    /// staff (visits you are booked for) or site (every booked visit of a site).
+    /// staff (visits you are booked for), site (every booked visit of a site) or field (a
+    /// clinical specialist's account visits and cases, four weeks back to twelve ahead).
     pub kind: String,
     pub site_code: Option<String>,
     /// The subscription address (the secret in it is the credential); null while the feed is
@@ -499,17 +500,14 @@ pub async fn serve_feed(State(state): State<AppState>, Path(secret): Path<String
             return feed_not_found();
         }
     }
+    if feed.kind == "field" {
+        return serve_field_feed(&state, &feed).await;
+    }
     let visits = match store_c::feed_visits(&state.store, &feed).await {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let host = state
-        .config
-        .public_url
-        .as_deref()
-        .and_then(|u| u.split("://").nth(1))
-        .map(|h| h.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| "clinbridge".into());
+    let host = feed_host(&state);
     let events: Vec<clinbridge_interop::ical::Event> = visits
         .into_iter()
         .filter_map(|v| {
@@ -527,8 +525,52 @@ pub async fn serve_feed(State(state): State<AppState>, Path(secret): Path<String
             })
         })
         .collect();
-    let body = clinbridge_interop::ical::calendar(&feed.name(), &events, clinbridge_store::now());
+    ical_response(&feed, &events)
+}
+
+/// The host named in event UIDs: the configured public address, or "clinbridge".
+fn feed_host(state: &AppState) -> String {
+    state
+        .config
+        .public_url
+        .as_deref()
+        .and_then(|u| u.split("://").nth(1))
+        .map(|h| h.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| "clinbridge".into())
+}
+
+fn ical_response(feed: &Feed, events: &[clinbridge_interop::ical::Event]) -> Response {
+    let body = clinbridge_interop::ical::calendar(&feed.name(), events, clinbridge_store::now());
     let mut res = body.into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8"));
     res
+}
+
+/// Weeks a field feed shows before and after the current one.
+pub const FIELD_WEEKS_BACK: i64 = 4;
+pub const FIELD_WEEKS_AHEAD: i64 = 12;
+
+/// A clinical specialist's field feed: their visits and cases from four weeks back to twelve
+/// ahead, as the week plan shows them, in their time zone. The owner must still change device
+/// records.
+async fn serve_field_feed(state: &AppState, feed: &Feed) -> Response {
+    let actor = match clinbridge_store::identity::actor(&state.store, feed.user_id).await {
+        Ok(a) if authorize(&a, super::device::DEVICE_WRITE, Target::ORG).allowed() => a,
+        _ => return feed_not_found(),
+    };
+    let tz: chrono_tz::Tz = match clinbridge_store::identity::user(&state.store, feed.user_id).await {
+        Ok(u) => u.time_zone.parse().unwrap_or(chrono_tz::UTC),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let host = feed_host(state);
+    let this_week = super::device::monday_of(clinbridge_store::now().with_timezone(&tz).date_naive());
+    let mut events = Vec::new();
+    for w in -FIELD_WEEKS_BACK..FIELD_WEEKS_AHEAD {
+        let start = this_week + chrono::Duration::weeks(w);
+        match clinbridge_store::device::week_plan(&state.store, &actor, feed.user_id, start).await {
+            Ok(items) => events.extend(items.iter().map(|i| i.ical_event(&host, tz))),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    ical_response(feed, &events)
 }
