@@ -210,6 +210,9 @@ async fn assignments_clocks_signoffs_and_votes(db: &TestDb) {
     )
     .await;
     assert_eq!(status, 200);
+    let (status, reported) =
+        post(&s, &app, &format!("/api/v1/device/complaints/{c}/reported"), json!({"reported_on": today})).await;
+    assert_eq!(status, 200, "{reported}");
     let (status, closed) = post(&s, &app, &format!("/api/v1/device/complaints/{c}/close"), json!({})).await;
     assert_eq!(status, 200, "{closed}");
     let (status, _) =
@@ -255,11 +258,14 @@ async fn assignments_clocks_signoffs_and_votes(db: &TestDb) {
     .await;
     assert_eq!(status, 201, "{f}");
     let fid = f["id"].as_str().unwrap();
-    for _ in 0..2 {
-        let (status, v) = post(&s, &app, &format!("/api/v1/device/feedback/{fid}/vote"), json!({})).await;
-        assert_eq!(status, 200, "{v}");
-        assert_eq!(v["votes"], 1);
-    }
+    let (status, v) = post(&s, &app, &format!("/api/v1/device/feedback/{fid}/vote"), json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["votes"], 1);
+    let (status, again) = post(&s, &app, &format!("/api/v1/device/feedback/{fid}/vote"), json!({})).await;
+    assert_eq!(status, 409, "{again}");
+    assert!(again["error"]["message"].as_str().unwrap().contains("already voted"));
+    let all = get(&s, &app, "/api/v1/device/feedback").await;
+    assert_eq!(all.as_array().unwrap().iter().find(|x| x["id"] == fid).unwrap()["votes"], 1);
     let ines = app.client();
     let r = ines
         .post(app.url("/api/v1/session"))
