@@ -744,10 +744,11 @@ function suite() {
       await cs.getByLabel('Complainant', { exact: true }).fill('Cath lab charge nurse');
       await cs.getByLabel('Complainant contact').fill('cathlab@example.org');
       await cs.getByLabel('Nature of the complaint').fill('Cracked flush port on the delivery catheter');
+      await cs.getByLabel('What happened, as the complainant told it').fill('The port cracked while flushing before the case; the catheter was not used.');
       await cs.getByRole('button', { name: 'Escalate to complaint' }).click();
       await cs.getByRole('heading', { level: 2, name: 'Complaint' }).waitFor();
       await cs.getByText('not decided').waitFor();
-      await cs.getByLabel('Serious injury').check();
+      await cs.getByLabel('Serious injury', { exact: true }).check();
       await cs.getByLabel('Rationale').fill('A fragment could embolize if the crack is missed.');
       await cs.getByRole('button', { name: 'Record the decision' }).click();
       // Thirty calendar days from the day the company became aware.

@@ -860,12 +860,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Only(DEVICE_WRITERS),
         Body::Form("date=2030-01-07&time=08%3A00&duration_minutes=60"),
     ),
-    (
-        "POST",
-        "/device/cases/{id}/status",
-        Expect::Only(DEVICE_WRITERS),
-        Body::Form("status=confirmed&outcome_notes="),
-    ),
+    ("POST", "/device/cases/{id}/status", Expect::Only(DEVICE_WRITERS), Body::Form("status=confirmed&outcome_notes=")),
     (
         "POST",
         "/device/credentials",
@@ -891,12 +886,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Only(DEVICE_WRITERS),
         Body::Form("name=Matrix&model=M1&udi_di=00614141999996"),
     ),
-    (
-        "POST",
-        "/device/installs",
-        Expect::Only(DEVICE_WRITERS),
-        Body::Form("institution_id=&product_id=&serial=MTX-1"),
-    ),
+    ("POST", "/device/installs", Expect::Only(DEVICE_WRITERS), Body::Form("institution_id=&product_id=&serial=MTX-1")),
     (
         "POST",
         "/device/tickets",
@@ -930,12 +920,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Only(DEVICE_WRITERS),
         Body::Form("reportability=not_reportable&rationale=Matrix"),
     ),
-    (
-        "POST",
-        "/device/complaints/{id}/reported",
-        Expect::Only(DEVICE_WRITERS),
-        Body::Form("reported_on=2026-01-06"),
-    ),
+    ("POST", "/device/complaints/{id}/reported", Expect::Only(DEVICE_WRITERS), Body::Form("reported_on=2026-01-06")),
     ("POST", "/device/complaints/{id}/close", Expect::Only(DEVICE_WRITERS), Body::None),
     (
         "POST",
@@ -943,12 +928,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Expect::Only(DEVICE_WRITERS),
         Body::Form("institution_id=&product_id=&competencies=Matrix&held_on=2026-01-05"),
     ),
-    (
-        "POST",
-        "/device/trainings/{id}/attendees",
-        Expect::Only(DEVICE_WRITERS),
-        Body::Form("name=Matrix+Nurse&role=RN"),
-    ),
+    ("POST", "/device/trainings/{id}/attendees", Expect::Only(DEVICE_WRITERS), Body::Form("name=Matrix+Nurse&role=RN")),
     (
         "POST",
         "/device/attendees/{id}/signoffs",
@@ -963,12 +943,7 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
     ),
     ("POST", "/device/feedback/{id}/vote", Expect::Only(DEVICE_WRITERS), Body::None),
     ("POST", "/device/feedback/{id}/status", Expect::Only(DEVICE_WRITERS), Body::Form("status=planned")),
-    (
-        "POST",
-        "/device/courses",
-        Expect::Only(DEVICE_WRITERS),
-        Body::Form("title=Matrix&credits=1&modules=Intro%2C+10"),
-    ),
+    ("POST", "/device/courses", Expect::Only(DEVICE_WRITERS), Body::Form("title=Matrix&credits=1&modules=Intro%2C+10")),
     (
         "POST",
         "/device/courses/{id}/enrollments",

@@ -296,6 +296,9 @@ pub struct CaseForm {
 
 #[derive(Deserialize, Default)]
 struct CasesQuery {
+    /// Opens the form for a new one.
+    #[serde(default)]
+    new: Option<String>,
     #[serde(default)]
     mine: Option<String>,
     #[serde(default)]
@@ -307,6 +310,7 @@ struct CasesQuery {
 struct CasesPage {
     chrome: Chrome,
     tabs: Vec<Tab>,
+    open_form: bool,
     mine: bool,
     past: bool,
     rows: Vec<CaseRow>,
@@ -356,6 +360,7 @@ async fn cases_view(
     Ok(CasesPage {
         chrome: chrome(state, who, "/device").await,
         tabs: tabs("/device/cases"),
+        open_form: !errors.is_empty(),
         mine,
         past,
         rows: case_rows(state, who, list).await?,
@@ -373,7 +378,9 @@ async fn cases(State(state): State<AppState>, who: Authed, Query(q): Query<Cases
     let mine = q.mine.is_some_and(|m| !m.is_empty());
     let past = q.past.is_some_and(|m| !m.is_empty());
     let form = CaseForm { duration_minutes: "120".into(), time: "07:30".into(), ..Default::default() };
-    Ok(render(&cases_view(&state, &who, mine, past, form, Vec::new()).await?))
+    let mut page = cases_view(&state, &who, mine, past, form, Vec::new()).await?;
+    page.open_form = q.new.is_some();
+    Ok(render(&page))
 }
 
 async fn request_case(State(state): State<AppState>, who: Authed, body: String) -> PageResult {
@@ -745,7 +752,6 @@ pub struct PlanRow {
 }
 
 pub struct AccountRow {
-    id: Uuid,
     name: String,
     city: String,
     last: String,
@@ -821,7 +827,6 @@ async fn plan_view(
         .await?
         .into_iter()
         .map(|a| AccountRow {
-            id: a.institution_id,
             name: a.institution_name,
             city: a.city,
             stale: a.last_visit_at.is_none_or(|l| now - l > Duration::days(60)),

@@ -105,6 +105,9 @@ pub struct TicketForm {
 struct TicketsQuery {
     #[serde(default)]
     all: Option<String>,
+    /// Opens the form for a new one.
+    #[serde(default)]
+    new: Option<String>,
 }
 
 #[derive(Template)]
@@ -113,6 +116,7 @@ struct TicketsPage {
     chrome: Chrome,
     tabs: Vec<Tab>,
     all: bool,
+    open_form: bool,
     rows: Vec<TicketRow>,
     can_write: bool,
     accounts: Choices,
@@ -147,6 +151,7 @@ async fn tickets_view(
         chrome: chrome(state, who, "/device").await,
         tabs: tabs("/device/tickets"),
         all,
+        open_form: !errors.is_empty(),
         rows,
         can_write: who.can(super::device::WRITE, Target::ORG),
         accounts: accounts(state).await?,
@@ -158,7 +163,9 @@ async fn tickets_view(
 
 async fn tickets(State(state): State<AppState>, who: Authed, Query(q): Query<TicketsQuery>) -> PageResult {
     let all = q.all.is_some_and(|a| !a.is_empty());
-    Ok(render(&tickets_view(&state, &who, all, TicketForm::default(), Vec::new()).await?))
+    let mut page = tickets_view(&state, &who, all, TicketForm::default(), Vec::new()).await?;
+    page.open_form = q.new.is_some();
+    Ok(render(&page))
 }
 
 async fn open_ticket(State(state): State<AppState>, who: Authed, Form(f): Form<TicketForm>) -> PageResult {
@@ -558,6 +565,9 @@ pub struct TrainingForm {
 struct TrainingsQuery {
     #[serde(default)]
     account: String,
+    /// Opens the form for a new one.
+    #[serde(default)]
+    new: Option<String>,
 }
 
 #[derive(Template)]
@@ -565,6 +575,7 @@ struct TrainingsQuery {
 struct TrainingsPage {
     chrome: Chrome,
     tabs: Vec<Tab>,
+    open_form: bool,
     rows: Vec<(Uuid, String, String, String, String, usize)>,
     coverage: Vec<(String, i64, i64, i64)>,
     can_write: bool,
@@ -603,6 +614,7 @@ async fn trainings_view(
     Ok(TrainingsPage {
         chrome: chrome(state, who, "/device").await,
         tabs: tabs("/device/trainings"),
+        open_form: !errors.is_empty(),
         rows,
         coverage,
         can_write: who.can(super::device::WRITE, Target::ORG),
@@ -616,7 +628,9 @@ async fn trainings_view(
 async fn trainings(State(state): State<AppState>, who: Authed, Query(q): Query<TrainingsQuery>) -> PageResult {
     let account = Uuid::parse_str(q.account.trim()).ok();
     let form = TrainingForm { held_on: today(&who).to_string(), ..Default::default() };
-    Ok(render(&trainings_view(&state, &who, account, form, Vec::new()).await?))
+    let mut page = trainings_view(&state, &who, account, form, Vec::new()).await?;
+    page.open_form = q.new.is_some();
+    Ok(render(&page))
 }
 
 /// Attendees typed one a line: `name, role, e-mail` (role and e-mail optional).
