@@ -69,6 +69,10 @@ macro_rules! vocabulary {
             pub fn label(self) -> &'static str {
                 match self { $($name::$variant => $label),+ }
             }
+            /// (code, label) of every value, for a form's choices.
+            pub fn choices() -> Vec<(&'static str, &'static str)> {
+                Self::ALL.iter().map(|x| (x.as_str(), x.label())).collect()
+            }
             pub fn parse(raw: &str) -> Result<Self, Invalid> {
                 let v = raw.trim();
                 Self::ALL.iter().copied().find(|x| x.as_str() == v).ok_or_else(|| {

@@ -4,7 +4,7 @@
 //! `device_support.rs`. Commercial users read these pages and change nothing.
 
 use super::medical::{Bar, Pairs, bars, excerpt, humanize};
-use super::{Chrome, PageError, PageResult, chrome, form_errors, render, see_other};
+use super::{Chrome, PageError, PageResult, chrome, form_errors, form_instant, render, see_other};
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::ApiError;
@@ -13,7 +13,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{Datelike, Duration, NaiveDate, Utc};
 use clinbridge_core::device::{
     CaseInput, CaseStatus, CredentialInput, InstallInput, InstallStatus, ProductInput, RequiredDocument,
 };
@@ -94,30 +94,9 @@ pub async fn specialist_choices(state: &AppState, who: &Authed) -> Result<Choice
     Ok(dev::specialists(&state.store, &who.actor).await?.into_iter().map(|s| (s.id.to_string(), s.name)).collect())
 }
 
-pub fn today(who: &Authed) -> NaiveDate {
-    Utc::now().with_timezone(&who.tz()).date_naive()
-}
+pub use super::local_today as today;
 
-/// A local day and time from a form, in the viewer's zone.
-pub fn local_instant(
-    who: &Authed,
-    date_field: &str,
-    date: &str,
-    time_field: &str,
-    time: &str,
-) -> Result<chrono::DateTime<Utc>, ApiError> {
-    let d = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
-        .map_err(|_| ApiError::field(date_field, "must be a date"))?;
-    let t = NaiveTime::parse_from_str(time.trim(), "%H:%M")
-        .map_err(|_| ApiError::field(time_field, "must be a time like 07:30"))?;
-    who.tz()
-        .from_local_datetime(&d.and_time(t))
-        .earliest()
-        .map(|l| l.with_timezone(&Utc))
-        .ok_or_else(|| ApiError::field(time_field, "does not exist on that day (clock change)"))
-}
-
-fn uuid_field(field: &str, raw: &str) -> Result<Uuid, ApiError> {
+pub fn uuid_field(field: &str, raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw.trim()).map_err(|_| ApiError::field(field, "choose one"))
 }
 
@@ -399,7 +378,7 @@ async fn request_case(State(state): State<AppState>, who: Authed, body: String) 
         product_ids: p.all("product_id"),
     };
     let r = async {
-        let starts_at = local_instant(&who, "date", &form.date, "time", &form.time)?;
+        let starts_at = form_instant(who.tz(), "date", &form.date, "time", &form.time).map_err(ApiError::Invalid)?;
         let input = CaseInput {
             institution_id: uuid_field("institution_id", &form.institution_id)?,
             department: form.department.clone(),
@@ -550,7 +529,7 @@ async fn reschedule(
 ) -> PageResult {
     writer(&who)?;
     let r = async {
-        let at = local_instant(&who, "date", &f.date, "time", &f.time)?;
+        let at = form_instant(who.tz(), "date", &f.date, "time", &f.time).map_err(ApiError::Invalid)?;
         let minutes: i64 = f
             .duration_minutes
             .trim()
@@ -872,7 +851,7 @@ struct VisitForm {
 async fn plan_visit(State(state): State<AppState>, who: Authed, Form(f): Form<VisitForm>) -> PageResult {
     writer(&who)?;
     let r = async {
-        let planned_at = local_instant(&who, "date", &f.date, "time", &f.time)?;
+        let planned_at = form_instant(who.tz(), "date", &f.date, "time", &f.time).map_err(ApiError::Invalid)?;
         let input = dev::VisitInput {
             specialist_user_id: who.user.id,
             institution_id: uuid_field("institution_id", &f.institution_id)?,

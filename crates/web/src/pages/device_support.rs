@@ -4,7 +4,7 @@
 //! board, and courses with continuing-education credits.
 
 use super::device::{
-    Choices, ComplaintRow, Tab, accounts, complaint_row, product_choices, reader, tabs, today, writer,
+    Choices, ComplaintRow, Tab, accounts, complaint_row, product_choices, reader, tabs, today, uuid_field, writer,
 };
 use super::medical::{excerpt, humanize};
 use super::{Chrome, PageError, PageResult, chrome, form_errors, render, see_other};
@@ -51,10 +51,6 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .get("/device/courses/{id}", course)
         .post("/device/courses/{id}/enrollments", enroll)
         .post("/device/enrollments/{id}/modules/{module}", complete_module)
-}
-
-fn uuid_field(field: &str, raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw.trim()).map_err(|_| ApiError::field(field, "choose one"))
 }
 
 fn date_field(field: &str, raw: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
@@ -316,7 +312,7 @@ async fn ticket_view(
         escalate_device: format!("{} {}", product.name, product.model).trim().to_string(),
         escalate_udi: product.udi_di.clone(),
         today: today.to_string(),
-        decisions: Reportability::ALL.iter().map(|r| (r.as_str(), r.label())).collect(),
+        decisions: Reportability::choices(),
         can_write: who.can(super::device::WRITE, Target::ORG),
         errors,
     })
@@ -912,8 +908,8 @@ async fn feedback_view(
         can_write: who.can(super::device::WRITE, Target::ORG),
         accounts: accounts(state).await?,
         products: product_choices(state, who).await?,
-        categories: FeedbackCategory::ALL.iter().map(|c| (c.as_str(), c.label())).collect(),
-        statuses: FeedbackStatus::ALL.iter().map(|c| (c.as_str(), c.label())).collect(),
+        categories: FeedbackCategory::choices(),
+        statuses: FeedbackStatus::choices(),
         form,
         errors,
     })

@@ -589,7 +589,7 @@ async fn profile_view(
     });
     affiliation_rows.push(Row::default());
     let (plan_period, mut plan_rows) = forms.plan.unwrap_or_else(|| {
-        let today = Utc::now().with_timezone(&tz).date_naive();
+        let today = super::local_today(who);
         let half = if chrono::Datelike::month(&today) <= 6 { 1 } else { 2 };
         let period = format!("{}-H{half}", chrono::Datelike::year(&today));
         // This half's plan, if there is one, comes filled in for editing.
@@ -938,11 +938,6 @@ async fn import_publications(
     }
 }
 
-/// The kinds of institution, for forms.
-pub fn institution_kinds() -> Vec<(&'static str, &'static str)> {
-    InstitutionKind::ALL.iter().map(|k| (k.as_str(), k.label())).collect()
-}
-
 // ---------------------------------------------------------------- institutions
 
 #[derive(Deserialize, Default, Clone)]
@@ -1062,7 +1057,7 @@ async fn institutions_view(
         chrome: chrome(state, who, "/medical").await,
         tabs: tabs("/medical/hcps"),
         rows,
-        kinds: institution_kinds(),
+        kinds: InstitutionKind::choices(),
         can_write: who.can(WRITE, Target::ORG),
         form,
         errors,
@@ -1149,7 +1144,7 @@ async fn institution_view(
         coordinates: i.latitude.zip(i.longitude),
         name: i.name,
         hcps,
-        kinds: institution_kinds(),
+        kinds: InstitutionKind::choices(),
         can_write: who.can(WRITE, Target::ORG),
         errors,
     })

@@ -6,7 +6,7 @@ use super::medical::{
     InteractionRow, Pairs, RequestRow, SafetyRow, Tab, interaction_row, reader, request_row, safety_row, split_list,
     tabs, writer,
 };
-use super::{Chrome, PageError, PageResult, chrome, form_errors, render, see_other};
+use super::{Chrome, PageError, PageResult, chrome, form_errors, form_instant, local_today, render, see_other};
 use crate::AppState;
 use crate::auth::{Authed, urlencode};
 use crate::error::ApiError;
@@ -15,7 +15,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use clinbridge_core::FieldError;
 use clinbridge_core::medical::{
     Channel, DeliveryMethod, EventInput, FollowUpInput, Granularity, InsightCategory, InsightInput, InsightSource,
@@ -45,37 +45,9 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/medical/events/{id}/insights", add_event_insight)
 }
 
-/// A local date and time typed into a form, as a UTC instant in the viewer's zone.
-fn local_instant(
-    tz: chrono_tz::Tz,
-    date_field: &str,
-    date: &str,
-    time_field: &str,
-    time: &str,
-) -> Result<DateTime<Utc>, Vec<FieldError>> {
-    let mut errs = Vec::new();
-    let d = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
-        .map_err(|_| errs.push(FieldError::new(date_field, "must be a date")))
-        .ok();
-    let t = if time.trim().is_empty() {
-        Some(NaiveTime::MIN)
-    } else {
-        NaiveTime::parse_from_str(time.trim(), "%H:%M")
-            .map_err(|_| errs.push(FieldError::new(time_field, "must be a time like 14:30")))
-            .ok()
-    };
-    match (d, t) {
-        (Some(d), Some(t)) => tz
-            .from_local_datetime(&d.and_time(t))
-            .earliest()
-            .map(|l| l.with_timezone(&Utc))
-            .ok_or_else(|| vec![FieldError::new(time_field, "does not exist on that day (clock change)")]),
-        _ => Err(errs),
-    }
-}
-
-fn choices<T: Copy>(all: &[T], f: impl Fn(T) -> (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
-    all.iter().map(|x| f(*x)).collect()
+/// A typed time, with a blank one read as midnight (as these forms always have).
+fn or_midnight(time: &str) -> &str {
+    if time.trim().is_empty() { "00:00" } else { time }
 }
 
 // ---------------------------------------------------------------- the interaction log
@@ -158,17 +130,14 @@ impl LogForm {
     /// The combined log, or the field errors of the date, time and follow-up fields.
     fn to_log(&self, tz: chrono_tz::Tz) -> Result<InteractionLog, ApiError> {
         let mut errs = Vec::new();
-        let occurred_at = local_instant(tz, "date", &self.date, "time", &self.time).map_err(|e| errs.extend(e)).ok();
+        let occurred_at =
+            form_instant(tz, "date", &self.date, "time", or_midnight(&self.time)).map_err(|e| errs.extend(e)).ok();
         let mut follow_ups = Vec::new();
         if !self.follow_up.trim().is_empty() {
-            match NaiveDate::parse_from_str(self.follow_up_due.trim(), "%Y-%m-%d") {
-                Ok(d) => {
-                    let due = tz
-                        .from_local_datetime(&d.and_time(NaiveTime::from_hms_opt(17, 0, 0).unwrap_or(NaiveTime::MIN)))
-                        .earliest()
-                        .map(|l| l.with_timezone(&Utc))
-                        .unwrap_or_else(Utc::now);
-                    follow_ups.push(FollowUpInput { title: self.follow_up.clone(), due_at: due, assignee: None });
+            // Due at the end of the working day, in the MSL's zone.
+            match form_instant(tz, "follow_up_due", &self.follow_up_due, "follow_up_due", "17:00") {
+                Ok(due) => {
+                    follow_ups.push(FollowUpInput { title: self.follow_up.clone(), due_at: due, assignee: None })
                 }
                 Err(_) => errs.push(FieldError::new("follow_up_due", "give the date the follow-up is due")),
             }
@@ -305,7 +274,7 @@ async fn log_view(
             (l.hcp.id, name)
         })
         .collect();
-    let today = Utc::now().with_timezone(&who.tz()).date_naive();
+    let today = local_today(who);
     let events = med::events(&state.store, Some(today - Duration::days(60)))
         .await?
         .into_iter()
@@ -319,11 +288,11 @@ async fn log_view(
         hcps,
         colleagues: medical_colleagues(state, who.user.id).await?,
         events,
-        channels: choices(Channel::ALL, |c| (c.as_str(), c.label())),
-        categories: choices(InsightCategory::ALL, |c| (c.as_str(), c.label())),
-        urgencies: choices(Urgency::ALL, |c| (c.as_str(), c.label())),
-        deliveries: choices(DeliveryMethod::ALL, |c| (c.as_str(), c.label())),
-        safety_kinds: choices(SafetyKind::ALL, |c| (c.as_str(), c.label())),
+        channels: Channel::choices(),
+        categories: InsightCategory::choices(),
+        urgencies: Urgency::choices(),
+        deliveries: DeliveryMethod::choices(),
+        safety_kinds: SafetyKind::choices(),
         errors,
     })
 }
@@ -621,8 +590,8 @@ async fn detail_view(
         requests,
         safety,
         can_write: who.can(super::medical::WRITE, Target::ORG),
-        categories: choices(InsightCategory::ALL, |c| (c.as_str(), c.label())),
-        safety_kinds: choices(SafetyKind::ALL, |c| (c.as_str(), c.label())),
+        categories: InsightCategory::choices(),
+        safety_kinds: SafetyKind::choices(),
         form,
         errors,
     })
@@ -678,7 +647,7 @@ async fn add_follow_up(
 ) -> PageResult {
     writer(&who)?;
     med::interaction(&state.store, id).await?;
-    let r = match local_instant(who.tz(), "due", &f.due, "due", "17:00") {
+    let r = match form_instant(who.tz(), "due", &f.due, "due", "17:00") {
         Ok(due) => med::add_follow_up(
             &state.store,
             &who.acting(),
@@ -783,7 +752,7 @@ struct BoardPage {
 
 async fn board(State(state): State<AppState>, who: Authed, Query(p): Query<BoardParams>) -> PageResult {
     reader(&who)?;
-    let today = Utc::now().with_timezone(&who.tz()).date_naive();
+    let today = local_today(&who);
     let mut errors = Vec::new();
     let mut date = |field: &str, raw: &str, default: NaiveDate| {
         if raw.trim().is_empty() {
@@ -979,7 +948,7 @@ async fn events_view(
     errors: Vec<(String, String)>,
 ) -> Result<EventsPage, PageError> {
     reader(who)?;
-    let today = Utc::now().with_timezone(&who.tz()).date_naive();
+    let today = local_today(who);
     let rows = med::events(&state.store, None)
         .await?
         .into_iter()
@@ -1123,7 +1092,7 @@ async fn event_view(
         insights,
         interactions,
         can_write: who.can(super::medical::WRITE, Target::ORG),
-        categories: choices(InsightCategory::ALL, |c| (c.as_str(), c.label())),
+        categories: InsightCategory::choices(),
         session,
         insight,
         errors,
@@ -1144,8 +1113,9 @@ async fn add_session(
     let tz = who.tz();
     let r = async {
         let mut errs = Vec::new();
-        let starts_at = local_instant(tz, "date", &f.date, "start", &f.start).map_err(|e| errs.extend(e)).ok();
-        let ends_at = local_instant(tz, "date", &f.date, "end", &f.end).map_err(|e| errs.extend(e)).ok();
+        let starts_at =
+            form_instant(tz, "date", &f.date, "start", or_midnight(&f.start)).map_err(|e| errs.extend(e)).ok();
+        let ends_at = form_instant(tz, "date", &f.date, "end", or_midnight(&f.end)).map_err(|e| errs.extend(e)).ok();
         let (Some(starts_at), Some(ends_at)) = (starts_at, ends_at) else {
             return Err(ApiError::Invalid(errs));
         };

@@ -85,7 +85,7 @@ async fn list(State(state): State<AppState>, who: Authed, Query(q): Query<ListQu
         status: q.status,
         mine,
         overdue,
-        statuses: RequestStatus::ALL.iter().map(|s| (s.as_str(), s.label())).collect(),
+        statuses: RequestStatus::choices(),
         rows,
         errors,
     }))
@@ -221,8 +221,8 @@ async fn request_view(
         moves,
         is_closed: r.status() == RequestStatus::Closed,
         can_write: who.can(super::medical::WRITE, Target::ORG),
-        urgencies: Urgency::ALL.iter().map(|u| (u.as_str(), u.label())).collect(),
-        deliveries: DeliveryMethod::ALL.iter().map(|d| (d.as_str(), d.label())).collect(),
+        urgencies: Urgency::choices(),
+        deliveries: DeliveryMethod::choices(),
         form,
         errors,
     })

@@ -197,6 +197,30 @@ pub fn required_form_date(field: &str, raw: &str) -> Result<chrono::NaiveDate, A
     form_date(field, raw).map_err(|e| ApiError::Invalid(vec![e]))?.ok_or_else(|| ApiError::field(field, "is required"))
 }
 
+/// A day and a time typed into a form (`YYYY-MM-DD`, `HH:MM`) as the instant they name in
+/// `tz`; the errors of both fields come back together, and a time the clocks skip is refused.
+pub fn form_instant(
+    tz: chrono_tz::Tz,
+    date_field: &str,
+    date: &str,
+    time_field: &str,
+    time: &str,
+) -> Result<DateTime<Utc>, Vec<FieldError>> {
+    let d = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+        .map_err(|_| FieldError::new(date_field, "must be a date"));
+    let t = chrono::NaiveTime::parse_from_str(time.trim(), "%H:%M")
+        .map_err(|_| FieldError::new(time_field, "must be a time like 14:30"));
+    match (d, t) {
+        (Ok(d), Ok(t)) => clinbridge_core::scheduling::calendar::local_instant(tz, d, t, time_field).map_err(|e| e.0),
+        (d, t) => Err(d.err().into_iter().chain(t.err()).collect()),
+    }
+}
+
+/// Today in the viewer's time zone.
+pub fn local_today(who: &Authed) -> chrono::NaiveDate {
+    Utc::now().with_timezone(&who.tz()).date_naive()
+}
+
 /// Time zones offered in pickers (any IANA name is accepted).
 pub fn common_zones() -> Vec<&'static str> {
     vec![
