@@ -89,18 +89,23 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
     };
     let alone = batch.len() == 1;
     let mut waiting = Vec::with_capacity(batch.len());
+    // Whether the previous job's savepoint is still to be released: that release and the next
+    // job's savepoint go to the database as one call.
+    let mut open = false;
     for job in batch {
         tx.acting = job.acting;
         let mark = tx.audit.len();
-        if !alone && let Err(e) = tx.execute_raw("SAVEPOINT write_job").await {
-            let _ = job.done.send(Err(e));
-            continue;
+        if !alone {
+            let sql = if open { "RELEASE SAVEPOINT write_job; SAVEPOINT write_job" } else { "SAVEPOINT write_job" };
+            open = false;
+            if let Err(e) = tx.execute_script(sql).await {
+                let _ = job.done.send(Err(e));
+                continue;
+            }
         }
         match (job.work)(&mut tx).await {
             Ok(()) => {
-                if !alone && let Err(e) = tx.execute_raw("RELEASE SAVEPOINT write_job").await {
-                    tracing::error!(error = %e, "could not release a savepoint");
-                }
+                open = !alone;
                 waiting.push(job.done);
             }
             Err(e) => {
@@ -110,15 +115,18 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
                     let _ = job.done.send(Err(e));
                     return;
                 }
-                if let Err(rb) = tx.execute_raw("ROLLBACK TO SAVEPOINT write_job").await {
+                if let Err(rb) = tx.execute_script("ROLLBACK TO SAVEPOINT write_job; RELEASE SAVEPOINT write_job").await
+                {
                     tracing::error!(error = %rb, "could not roll back a savepoint");
                 }
-                let _ = tx.execute_raw("RELEASE SAVEPOINT write_job").await;
                 let _ = job.done.send(Err(e));
             }
         }
     }
     tx.acting = Acting::system();
+    if open && let Err(e) = tx.execute_raw("RELEASE SAVEPOINT write_job").await {
+        tracing::error!(error = %e, "could not release a savepoint");
+    }
     match tx.commit().await {
         Ok(()) => {
             for done in waiting {

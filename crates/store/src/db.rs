@@ -116,6 +116,12 @@ impl Tx {
         tx_on!(self, |c| sqlx::query(sql).execute(&mut *c).await.map(|_| ()))?;
         Ok(())
     }
+
+    /// Runs a fixed script of several statements (no parameters) as one call.
+    pub(crate) async fn execute_script(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        tx_on!(self, |c| sqlx::raw_sql(sql).execute(&mut *c).await.map(|_| ()))?;
+        Ok(())
+    }
 }
 
 impl Db {

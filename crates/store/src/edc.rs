@@ -20,6 +20,7 @@ use records::{Form, FormKey, Record, RecordValue};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Form status, as REDCap's `{form}_complete` column holds it.
@@ -91,14 +92,15 @@ fn in_form(v: &RecordValue, key: &FormKey) -> bool {
 pub(crate) struct RecordState {
     forms: Vec<Form>,
     values: Vec<RecordValue>,
+    /// The record's `updated_at` was already set in this transaction (it was created in it, or
+    /// a save already touched it): later saves leave it be.
+    touched: bool,
 }
 
 impl RecordState {
     pub(crate) async fn load_in(tx: &mut Tx, record_id: Uuid) -> Result<Self> {
-        Ok(RecordState {
-            forms: records::record_forms_in(tx, record_id).await?,
-            values: records::record_values_in(tx, record_id).await?,
-        })
+        let (forms, values) = records::record_state_in(tx, record_id).await?.ok_or(StoreError::NotFound("record"))?;
+        Ok(RecordState { forms, values, touched: false })
     }
 
     fn form(&self, key: &FormKey) -> Option<&Form> {
@@ -108,6 +110,11 @@ impl RecordState {
     /// The stored values of the form at `key`.
     fn values_of<'s>(&'s self, key: &'s FormKey) -> impl Iterator<Item = &'s RecordValue> + 's {
         self.values.iter().filter(|v| in_form(v, key))
+    }
+
+    /// The state of a record created in this transaction: nothing saved yet.
+    pub(crate) fn created() -> Self {
+        RecordState { touched: true, ..RecordState::default() }
     }
 
     pub(crate) fn has_form(&self, key: &FormKey) -> bool {
@@ -509,7 +516,10 @@ pub(crate) async fn save_with(
     let verified = existing.as_ref().is_some_and(|f| f.verified);
     write_values(tx, form.id, &changes, verified).await?;
     if created || !changes.is_empty() || status_changed {
-        exec!(tx, "UPDATE edc_records SET updated_at = $1 WHERE id = $2", at, record.id)?;
+        if !state.touched {
+            exec!(tx, "UPDATE edc_records SET updated_at = $1 WHERE id = $2", at, record.id)?;
+            state.touched = true;
+        }
         let old: BTreeMap<&String, &String> = changes.iter().map(|(f, (o, _))| (f, o)).collect();
         let new: BTreeMap<&String, &String> = changes.iter().map(|(f, (_, n))| (f, n)).collect();
         tx.audit(
@@ -583,6 +593,8 @@ async fn delete_fields(tx: &mut Tx, table: &'static str, form_id: Uuid, fields: 
 /// The record a save goes to.
 enum SaveTo {
     Record(Uuid),
+    /// A record the caller has just read, with the study's metadata as it read it.
+    Read(Box<Record>, Arc<Metadata>),
     /// A participant's record, created on first use.
     Participant(Uuid),
     /// A record named in a study, created free-standing (at the site) when there is none.
@@ -597,16 +609,21 @@ async fn save_to(store: &Store, acting: &Acting, to: SaveTo, input: FormInput) -
     store
         .write(acting, move |tx| {
             Box::pin(async move {
-                let record = match to {
-                    SaveTo::Record(id) => records::record_in(tx, id).await?,
-                    SaveTo::Participant(id) => records::participant_record_in(tx, id).await?,
+                let (record, read) = match to {
+                    SaveTo::Record(id) => (records::record_in(tx, id).await?, None),
+                    SaveTo::Read(record, meta) => (*record, Some(meta)),
+                    SaveTo::Participant(id) => (records::participant_record_in(tx, id).await?, None),
                     SaveTo::Named { study_id, name, site } => {
-                        records::named_record_in(tx, study_id, &name, site).await?.0
+                        (records::named_record_in(tx, study_id, &name, site).await?.0, None)
                     }
                 };
-                let meta = metadata::current_in(tx, record.study_id)
-                    .await?
-                    .ok_or_else(|| StoreError::Refused("the study has no instruments yet".into()))?;
+                let meta = match &read {
+                    Some(m) => metadata::current_since_in(tx, record.study_id, m).await?,
+                    None => metadata::current_in(tx, record.study_id).await?,
+                }
+                .ok_or_else(|| StoreError::Refused("the study has no instruments yet".into()))?;
+                // Reading the record's state also finds out whether a record read before the
+                // write is still there.
                 save_in(tx, &meta, &record, &input).await
             })
         })
@@ -616,6 +633,19 @@ async fn save_to(store: &Store, acting: &Acting, to: SaveTo, input: FormInput) -
 /// Saves one form of a record.
 pub async fn save(store: &Store, acting: &Acting, record_id: Uuid, input: FormInput) -> Result<Saved> {
     save_to(store, acting, SaveTo::Record(record_id), input).await
+}
+
+/// Saves one form of a record the caller has just read, against the study's metadata as it read
+/// it: inside the write only whether that metadata is still current is read again (a newer
+/// version is used when there is one), which keeps the write short.
+pub async fn save_read(
+    store: &Store,
+    acting: &Acting,
+    record: Record,
+    meta: Arc<Metadata>,
+    input: FormInput,
+) -> Result<Saved> {
+    save_to(store, acting, SaveTo::Read(Box::new(record), meta), input).await
 }
 
 /// Saves one form of a participant, creating the participant's record on first use.

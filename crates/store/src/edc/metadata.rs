@@ -567,6 +567,28 @@ pub(crate) async fn current_in(tx: &mut Tx, study_id: Uuid) -> Result<Option<Arc
     compiled_in(tx, study_id, pick_current(keys)).await
 }
 
+/// The study's current version inside a write, given the one the caller read before it: when
+/// that is still current (same version, not changed since) it is used as it is, which spares
+/// reading the visits again; otherwise the current one is read as [`current_in`] does.
+pub(crate) async fn current_since_in(
+    tx: &mut Tx,
+    study_id: Uuid,
+    read: &Arc<Metadata>,
+) -> Result<Option<Arc<Metadata>>> {
+    let keys: Vec<VersionKey> =
+        tx_on!(tx, |c| sqlx::query_as::<_, VersionKey>(CURRENT_KEYS).bind(study_id).fetch_all(&mut *c).await)?;
+    let key = pick_current(keys);
+    if let Some(k) = &key
+        && read.study_id == study_id
+        && k.id == read.id
+        && k.updated_at == read.updated_at
+        && k.status == read.status.as_str()
+    {
+        return Ok(Some(read.clone()));
+    }
+    compiled_in(tx, study_id, key).await
+}
+
 /// The version a form was saved against (for reading it back), or the current one.
 pub(crate) async fn for_form_in(tx: &mut Tx, study_id: Uuid, number: i64) -> Result<Arc<Metadata>> {
     let sql = format!("{KEY_SELECT} WHERE study_id = $1 AND number = $2");

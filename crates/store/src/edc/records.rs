@@ -73,6 +73,91 @@ pub(crate) async fn record_named_in(tx: &mut Tx, study_id: Uuid, name: &str) -> 
         .await)?)
 }
 
+/// Most names one lookup or insert carries.
+const NAMES_PER_STATEMENT: usize = 100;
+
+/// The records of a study among `names`, by name: one read per hundred names.
+pub(crate) async fn records_named_in(
+    tx: &mut Tx,
+    study_id: Uuid,
+    names: &[&str],
+) -> Result<std::collections::HashMap<String, Record>> {
+    let mut out = std::collections::HashMap::with_capacity(names.len());
+    for chunk in names.chunks(NAMES_PER_STATEMENT) {
+        let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!("{RECORD_SELECT} WHERE r.study_id = $1 AND r.record IN ({})", params.join(", "));
+        let rows: Vec<Record> = tx_on!(tx, |c| {
+            let mut q = sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone())).bind(study_id);
+            for n in chunk {
+                q = q.bind(*n);
+            }
+            q.fetch_all(&mut *c).await
+        })?;
+        out.extend(rows.into_iter().map(|r| (r.record.clone(), r)));
+    }
+    Ok(out)
+}
+
+/// The participants of a study among `subject_ids`: (participant, site) by subject id.
+pub(crate) async fn participants_named_in(
+    tx: &mut Tx,
+    study_id: Uuid,
+    subject_ids: &[&str],
+) -> Result<std::collections::HashMap<String, (Uuid, Uuid)>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in subject_ids.chunks(NAMES_PER_STATEMENT) {
+        let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT subject_id, id, site_id FROM participants WHERE study_id = $1 AND subject_id IN ({})",
+            params.join(", ")
+        );
+        let rows: Vec<(String, Uuid, Uuid)> = tx_on!(tx, |c| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(study_id);
+            for n in chunk {
+                q = q.bind(*n);
+            }
+            q.fetch_all(&mut *c).await
+        })?;
+        out.extend(rows.into_iter().map(|(name, id, site)| (name, (id, site))));
+    }
+    Ok(out)
+}
+
+/// Creates free-standing records (no site) the caller knows are not there yet, a hundred per
+/// statement.
+pub(crate) async fn create_many_named_in(tx: &mut Tx, study_id: Uuid, names: &[&str]) -> Result<Vec<Record>> {
+    let at = now();
+    let made: Vec<Record> = names
+        .iter()
+        .map(|n| Record {
+            id: new_id(),
+            study_id,
+            record: n.to_string(),
+            participant_id: None,
+            site_id: None,
+            created_at: at,
+            time_zone: None,
+        })
+        .collect();
+    for chunk in made.chunks(NAMES_PER_STATEMENT) {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(${}, $1, ${}, NULL, NULL, $2, $2)", 2 * i + 3, 2 * i + 4)).collect();
+        let sql = format!(
+            "INSERT INTO edc_records (id, study_id, record, participant_id, site_id, created_at, updated_at) VALUES {}",
+            rows.join(", ")
+        );
+        crate::tx_on!(tx, |c| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(study_id).bind(at);
+            for r in chunk {
+                q = q.bind(r.id).bind(r.record.as_str());
+            }
+            q.execute(&mut *c).await.map(|r| r.rows_affected())
+        })
+        .map_err(|e| StoreError::from(e).unique_as("record", "a record with this name already exists in the study"))?;
+    }
+    Ok(made)
+}
+
 /// Every record of a study (at one site, or all), in name order.
 pub async fn records(store: &Store, study_id: Uuid) -> Result<Vec<Record>> {
     let sql = format!("{RECORD_SELECT} WHERE r.study_id = $1 ORDER BY r.record");
@@ -254,15 +339,6 @@ pub async fn form(store: &Store, id: Uuid) -> Result<Form> {
     .ok_or(StoreError::NotFound("form"))
 }
 
-/// Every form of a record, inside a transaction.
-pub(crate) async fn record_forms_in(tx: &mut Tx, record_id: Uuid) -> Result<Vec<Form>> {
-    let sql = format!("{FORM_SELECT} WHERE f.record_id = $1");
-    Ok(tx_on!(tx, |c| sqlx::query_as::<_, Form>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(record_id)
-        .fetch_all(&mut *c)
-        .await)?)
-}
-
 /// Every form of a record.
 pub async fn forms(store: &Store, record_id: Uuid) -> Result<Vec<Form>> {
     let sql = format!("{FORM_SELECT} WHERE f.record_id = $1 ORDER BY f.event, f.instrument, f.instance");
@@ -304,9 +380,74 @@ pub struct RecordValue {
 const RECORD_VALUES: &str = "SELECT f.event, f.instrument, f.instance, v.field, v.value
      FROM edc_values v JOIN edc_forms f ON f.id = v.form_id WHERE f.record_id = $1";
 
-/// Every value of a record: what calculations and branching across forms and events read.
-pub(crate) async fn record_values_in(tx: &mut Tx, record_id: Uuid) -> Result<Vec<RecordValue>> {
-    Ok(tx_on!(tx, |c| sqlx::query_as::<_, RecordValue>(RECORD_VALUES).bind(record_id).fetch_all(&mut *c).await)?)
+/// A record's forms and values as one read inside a write (`None` when the record is gone): what
+/// a save compares against and what its logic reads.
+pub(crate) async fn record_state_in(tx: &mut Tx, record_id: Uuid) -> Result<Option<(Vec<Form>, Vec<RecordValue>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Option<Uuid>,
+        event: Option<String>,
+        instrument: Option<String>,
+        instance: Option<i64>,
+        status: Option<i64>,
+        version_number: Option<i64>,
+        revision: Option<i64>,
+        locked_by: Option<Uuid>,
+        locked_at: Option<DateTime<Utc>>,
+        event_locked: Option<bool>,
+        verified: Option<bool>,
+        updated_at: Option<DateTime<Utc>>,
+        field: Option<String>,
+        value: Option<String>,
+    }
+    // One row per value, one per form without values, one for a record without forms.
+    let rows: Vec<Row> = tx_on!(tx, |c| {
+        sqlx::query_as::<_, Row>(
+        "SELECT f.id, f.event, f.instrument, f.instance, f.status, f.version_number, f.revision, f.locked_by, f.locked_at,
+            CASE WHEN f.id IS NULL THEN NULL ELSE EXISTS (SELECT 1 FROM edc_event_locks l
+                WHERE l.record_id = f.record_id AND l.event = f.event AND l.instance = f.instance) END AS event_locked,
+            CASE WHEN f.id IS NULL THEN NULL ELSE EXISTS (SELECT 1 FROM edc_verifications x WHERE x.form_id = f.id) END AS verified,
+            f.updated_at, v.field, v.value
+         FROM edc_records r LEFT JOIN edc_forms f ON f.record_id = r.id LEFT JOIN edc_values v ON v.form_id = f.id
+         WHERE r.id = $1
+         ORDER BY f.id"
+    )
+    .bind(record_id)
+    .fetch_all(&mut *c)
+    .await
+    })?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut forms: Vec<Form> = Vec::new();
+    let mut values = Vec::new();
+    for r in rows {
+        let (Some(id), Some(event), Some(instrument), Some(instance)) = (r.id, r.event, r.instrument, r.instance)
+        else {
+            continue;
+        };
+        if forms.last().is_none_or(|f| f.id != id) {
+            forms.push(Form {
+                id,
+                record_id,
+                event: event.clone(),
+                instrument: instrument.clone(),
+                instance,
+                status: r.status.unwrap_or(0),
+                version_number: r.version_number.unwrap_or(0),
+                revision: r.revision.unwrap_or(0),
+                locked_by: r.locked_by,
+                locked_at: r.locked_at,
+                event_locked: r.event_locked.unwrap_or(false),
+                verified: r.verified.unwrap_or(false),
+                updated_at: r.updated_at.unwrap_or_else(now),
+            });
+        }
+        if let (Some(field), Some(value)) = (r.field, r.value) {
+            values.push(RecordValue { event, instrument, instance, field, value });
+        }
+    }
+    Ok(Some((forms, values)))
 }
 
 pub async fn record_values(store: &Store, record_id: Uuid) -> Result<Vec<RecordValue>> {

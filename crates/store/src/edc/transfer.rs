@@ -965,11 +965,60 @@ async fn import_in(
     };
     let reason = Some(opts.reason.clone()).filter(|r| !r.trim().is_empty());
     let blanks = if opts.overwrite { Blanks::Erase } else { Blanks::Keep };
+    let at = |line: usize, col: &str| format!("row {line}, {col}");
+    // Every record named in the file, found (or made) a hundred at a time rather than one by
+    // one: the ones there, the participants' records, and new free-standing ones. When any row
+    // is refused the whole transaction rolls back, records made here included.
+    let mut found: HashMap<String, (Record, bool)> = HashMap::new();
+    let mut refused: HashSet<String> = HashSet::new();
+    if !opts.force_auto_number {
+        let mut names = Vec::new();
+        let mut seen = HashSet::new();
+        for given in &order {
+            match check_record_name(given) {
+                Ok(n) if seen.insert(n.clone()) => names.push(n),
+                Ok(_) => {}
+                Err(e) => {
+                    let line = by_record.get(given).and_then(|r| r.first()).map(|r| r.line).unwrap_or(0);
+                    errors.extend(e.0.into_iter().map(|fe| FieldError::new(at(line, &record_id), fe.message)));
+                }
+            }
+        }
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let existing = records::records_named_in(tx, study_id, &refs).await?;
+        let missing: Vec<&str> = refs.iter().copied().filter(|n| !existing.contains_key(*n)).collect();
+        // A trial's participant keeps the record named by its subject id.
+        let participants = records::participants_named_in(tx, study_id, &missing).await?;
+        let mut fresh = Vec::new();
+        for name in missing {
+            let participant = participants.get(name);
+            if let Some(allowed) = sites
+                && !participant.is_some_and(|(_, s)| allowed.contains(s))
+            {
+                let line = by_record.get(name).and_then(|r| r.first()).map(|r| r.line).unwrap_or(0);
+                errors.push(FieldError::new(
+                    at(line, &record_id),
+                    format!("record {name} is not at a site where you may enter data"),
+                ));
+                refused.insert(name.to_string());
+                continue;
+            }
+            match participant {
+                Some((p, _)) => {
+                    found.insert(name.to_string(), (records::participant_record_in(tx, *p).await?, true));
+                }
+                None => fresh.push(name),
+            }
+        }
+        for r in records::create_many_named_in(tx, study_id, &fresh).await? {
+            found.insert(r.record.clone(), (r, true));
+        }
+        found.extend(existing.into_iter().map(|(n, r)| (n, (r, false))));
+    }
     let mut outcome = ImportOutcome::default();
     for given in order {
         let rows = by_record.remove(&given).unwrap_or_default();
         let first_line = rows.first().map(|r| r.line).unwrap_or(0);
-        let at = |line: usize, col: &str| format!("row {line}, {col}");
         let (record, created): (Record, bool) = if opts.force_auto_number {
             let name = next_auto.to_string();
             next_auto += 1;
@@ -977,38 +1026,15 @@ async fn import_in(
             outcome.auto_ids.push((given.clone(), name));
             r
         } else {
-            let name = match check_record_name(&given) {
-                Ok(n) => n,
-                Err(e) => {
-                    errors.extend(e.0.into_iter().map(|fe| FieldError::new(at(first_line, &record_id), fe.message)));
-                    continue;
-                }
-            };
-            match records::record_named_in(tx, study_id, &name).await? {
-                Some(r) => (r, false),
-                None => {
-                    // A trial's participant keeps the record named by its subject id.
-                    let participant: Option<(Uuid, Uuid)> = tx_on!(tx, |c| sqlx::query_as(
-                        "SELECT id, site_id FROM participants WHERE study_id = $1 AND subject_id = $2"
-                    )
-                    .bind(study_id)
-                    .bind(&name)
-                    .fetch_optional(&mut *c)
-                    .await)?;
-                    if let Some(allowed) = sites
-                        && !participant.is_some_and(|(_, s)| allowed.contains(&s))
-                    {
-                        errors.push(FieldError::new(
-                            at(first_line, &record_id),
-                            format!("record {name} is not at a site where you may enter data"),
-                        ));
-                        continue;
-                    }
-                    match participant {
-                        Some((p, _)) => (records::participant_record_in(tx, p).await?, true),
-                        None => (records::create_named_in(tx, study_id, &name, None).await?, true),
-                    }
-                }
+            // Names refused above have their error already.
+            let Ok(name) = check_record_name(&given) else { continue };
+            if refused.contains(&name) {
+                continue;
+            }
+            match found.remove(&name) {
+                Some(r) => r,
+                // The same record under a second spelling (spaces around it): it is there now.
+                None => records::named_record_in(tx, study_id, &name, None).await?,
             }
         };
         if let Some(allowed) = sites
@@ -1022,7 +1048,7 @@ async fn import_in(
         }
         outcome.ids.push(record.record.clone());
         // A record this import created has nothing saved yet: there is nothing to read.
-        let mut state = if created { RecordState::default() } else { RecordState::load_in(tx, record.id).await? };
+        let mut state = if created { RecordState::created() } else { RecordState::load_in(tx, record.id).await? };
         let local_now = super::record_now(&record);
         for row in rows {
             for (key, values, status) in row.forms {

@@ -188,8 +188,8 @@ pub async fn save_form(state: &AppState, who: &Authed, subject: &Subject, input:
     let store = &state.store;
     let acting = who.acting();
     Ok(match (&subject.participant, &subject.record) {
-        (Some(p), _) => store_edc::save_for_participant(store, &acting, p.id, input).await?,
-        (None, Some(r)) => store_edc::save(store, &acting, r.id, input).await?,
+        (_, Some(r)) => store_edc::save_read(store, &acting, r.clone(), subject.meta.clone(), input).await?,
+        (Some(p), None) => store_edc::save_for_participant(store, &acting, p.id, input).await?,
         (None, None) => store_edc::save_named(store, &acting, subject.study.id, &subject.name, None, input).await?,
     })
 }
