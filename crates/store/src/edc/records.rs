@@ -77,6 +77,10 @@ pub(crate) async fn record_named_in(tx: &mut Tx, study_id: Uuid, name: &str) -> 
 const NAMES_PER_STATEMENT: usize = 100;
 
 /// The records of a study among `names`, by name: one read per hundred names.
+///
+/// PostgreSQL looks each name up through the (study, record) key with a lateral join: with an
+/// `IN` list its planner may settle for the study half of the key while an import is still
+/// growing the table past what its statistics say, and then filter every record of the study.
 pub(crate) async fn records_named_in(
     tx: &mut Tx,
     study_id: Uuid,
@@ -84,21 +88,35 @@ pub(crate) async fn records_named_in(
 ) -> Result<std::collections::HashMap<String, Record>> {
     let mut out = std::collections::HashMap::with_capacity(names.len());
     for chunk in names.chunks(NAMES_PER_STATEMENT) {
-        let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!("{RECORD_SELECT} WHERE r.study_id = $1 AND r.record IN ({})", params.join(", "));
-        let rows: Vec<Record> = tx_on!(tx, |c| {
-            let mut q = sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql.clone())).bind(study_id);
-            for n in chunk {
-                q = q.bind(*n);
+        let rows: Vec<Record> = match tx.conn() {
+            crate::db::Conn::Postgres(c) => {
+                let sql = format!(
+                    "SELECT x.* FROM unnest($2::text[]) AS n(name)
+                     CROSS JOIN LATERAL ({RECORD_SELECT} WHERE r.study_id = $1 AND r.record = n.name) x"
+                );
+                sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql))
+                    .bind(study_id)
+                    .bind(chunk)
+                    .fetch_all(&mut *c)
+                    .await?
             }
-            q.fetch_all(&mut *c).await
-        })?;
+            crate::db::Conn::Sqlite(c) => {
+                let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                let sql = format!("{RECORD_SELECT} WHERE r.study_id = $1 AND r.record IN ({})", params.join(", "));
+                let mut q = sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql)).bind(study_id);
+                for n in chunk {
+                    q = q.bind(*n);
+                }
+                q.fetch_all(&mut *c).await?
+            }
+        };
         out.extend(rows.into_iter().map(|r| (r.record.clone(), r)));
     }
     Ok(out)
 }
 
-/// The participants of a study among `subject_ids`: (participant, site) by subject id.
+/// The participants of a study among `subject_ids`: (participant, site) by subject id, looked
+/// up as [`records_named_in`] does.
 pub(crate) async fn participants_named_in(
     tx: &mut Tx,
     study_id: Uuid,
@@ -106,18 +124,31 @@ pub(crate) async fn participants_named_in(
 ) -> Result<std::collections::HashMap<String, (Uuid, Uuid)>> {
     let mut out = std::collections::HashMap::new();
     for chunk in subject_ids.chunks(NAMES_PER_STATEMENT) {
-        let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT subject_id, id, site_id FROM participants WHERE study_id = $1 AND subject_id IN ({})",
-            params.join(", ")
-        );
-        let rows: Vec<(String, Uuid, Uuid)> = tx_on!(tx, |c| {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(study_id);
-            for n in chunk {
-                q = q.bind(*n);
+        let rows: Vec<(String, Uuid, Uuid)> = match tx.conn() {
+            crate::db::Conn::Postgres(c) => {
+                sqlx::query_as(
+                    "SELECT x.subject_id, x.id, x.site_id FROM unnest($2::text[]) AS n(name)
+                     CROSS JOIN LATERAL (SELECT subject_id, id, site_id FROM participants
+                        WHERE study_id = $1 AND subject_id = n.name) x",
+                )
+                .bind(study_id)
+                .bind(chunk)
+                .fetch_all(&mut *c)
+                .await?
             }
-            q.fetch_all(&mut *c).await
-        })?;
+            crate::db::Conn::Sqlite(c) => {
+                let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                let sql = format!(
+                    "SELECT subject_id, id, site_id FROM participants WHERE study_id = $1 AND subject_id IN ({})",
+                    params.join(", ")
+                );
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(study_id);
+                for n in chunk {
+                    q = q.bind(*n);
+                }
+                q.fetch_all(&mut *c).await?
+            }
+        };
         out.extend(rows.into_iter().map(|(name, id, site)| (name, (id, site))));
     }
     Ok(out)
