@@ -818,6 +818,15 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Body::Form("period=2026-H2&objective=Matrix+objective&target=2&done=0&status="),
     ),
     ("POST", "/medical/objectives/{id}", Expect::Only(MEDICAL_WRITERS), Body::Form("done_count=1&status=")),
+    ("POST", "/medical/hcps/{id}/user", Expect::Only(MEDICAL_WRITERS), Body::Form("user_id=")),
+    ("POST", "/medical/hcps/{id}/publications/{publication}/delete", Expect::Only(MEDICAL_WRITERS), Body::None),
+    (
+        "POST",
+        "/medical/events/{id}",
+        Expect::Only(MEDICAL_WRITERS),
+        Body::Form("name=Other+Heart+Congress&starts_on=2026-03-01&ends_on=2026-03-03&place=Chicago&notes=Matrix"),
+    ),
+    ("POST", "/medical/events/{id}/sessions/{session}/delete", Expect::Only(MEDICAL_WRITERS), Body::None),
     ("GET", "/medical/institutions", Expect::Only(MEDICAL_READERS), Body::None),
     ("GET", "/medical/institutions/{id}", Expect::Only(MEDICAL_READERS), Body::None),
     (
@@ -887,6 +896,21 @@ const MATRIX: &[(&str, &str, Expect, Body)] = &[
         Body::Form("name=Matrix&model=M1&udi_di=00614141999996"),
     ),
     ("POST", "/device/installs", Expect::Only(DEVICE_WRITERS), Body::Form("institution_id=&product_id=&serial=MTX-1")),
+    (
+        "POST",
+        "/device/products/{id}",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Form("name=Matrix+Edited&model=M2&software_version=2.0&udi_di=00614141999989&certificate_months=12"),
+    ),
+    ("POST", "/device/installs/{id}/status", Expect::Only(DEVICE_WRITERS), Body::Form("status=service")),
+    (
+        "POST",
+        "/device/credentials/{id}",
+        Expect::Only(DEVICE_WRITERS),
+        Body::Form("name=Matrix+credential&documents=&issued_on=2026-01-01&expires_on=2027-01-01"),
+    ),
+    ("POST", "/device/settings/travel-buffer", Expect::Only(DEVICE_WRITERS), Body::Form("minutes=45")),
+    ("POST", "/device/specialists/{id}/territory", Expect::Only(DEVICE_WRITERS), Body::Form("institution_id=")),
     (
         "POST",
         "/device/tickets",
@@ -2105,6 +2129,8 @@ fn fill(path: &str, o: &Others) -> String {
         .replace("{code}", &o.study)
         .replace("{site}", "CHI")
         .replace("{module}", &o.device.module.to_string())
+        .replace("{publication}", &o.medical.publication.to_string())
+        .replace("{session}", &o.medical.session.to_string())
         .replace("{secret}", &o.feed_secret)
         .replace("{token}", "no-such-kiosk-token")
         .replace("{event}", "-")

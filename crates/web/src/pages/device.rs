@@ -1,7 +1,8 @@
 //! Device field support pages for clinical specialists: the specialist's dashboard, case
-//! coverage (book, assign, confirm, cover), facility credentials, the territory and week plan,
-//! products and the installed base. Tickets, complaints, trainings, feedback and courses are in
-//! `device_support.rs`. Commercial users read these pages and change nothing.
+//! coverage (book, assign, confirm, cover) and the organization's travel buffer, facility
+//! credentials and their corrections, the territory (which accounts a specialist covers) and
+//! week plan, products and the installed base. Tickets, complaints, trainings, feedback and
+//! courses are in `device_support.rs`. Commercial users read these pages and change nothing.
 
 use super::medical::{Bar, Pairs, bars, excerpt, humanize};
 use super::{Chrome, PageError, PageResult, chrome, form_errors, form_instant, render, see_other};
@@ -37,13 +38,18 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/device/cases/{id}/status", case_status)
         .get("/device/credentials", credentials)
         .post("/device/credentials", add_credential)
+        .post("/device/credentials/{id}", edit_credential)
         .post("/device/credentials/{id}/documents", document_received)
+        .post("/device/settings/travel-buffer", set_travel_buffer)
         .get("/device/plan", plan)
+        .post("/device/specialists/{id}/territory", set_territory)
         .post("/device/visits", plan_visit)
         .post("/device/visits/{id}/done", visit_done)
         .get("/device/products", products)
         .post("/device/products", create_product)
-        .post("/device/installs", install);
+        .post("/device/products/{id}", update_product)
+        .post("/device/installs", install)
+        .post("/device/installs/{id}/status", install_status);
     super::device_support::register(r)
 }
 
@@ -299,6 +305,10 @@ struct CasesPage {
     products: Choices,
     specialists: Choices,
     form: CaseForm,
+    /// The organization's travel buffer between two cases of one specialist, in minutes.
+    travel_buffer: i64,
+    /// The buffer as typed when it was refused (the setting's form opens with it).
+    buffer_refused: Option<String>,
     errors: Vec<(String, String)>,
 }
 
@@ -349,6 +359,8 @@ async fn cases_view(
         products: product_choices(state, who).await?,
         specialists: specialist_choices(state, who).await?,
         form,
+        travel_buffer: dev::travel_buffer_minutes(&state.store, &who.actor).await?,
+        buffer_refused: None,
         errors,
     })
 }
@@ -403,6 +415,32 @@ async fn request_case(State(state): State<AppState>, who: Authed, body: String) 
             let errors = form_errors(e)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&cases_view(&state, &who, false, false, form, errors).await?))
                 .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct BufferForm {
+    #[serde(default)]
+    minutes: String,
+}
+
+/// Sets the minutes kept free between two cases of one specialist; the API lets whoever
+/// changes device records change it, and so does this form.
+async fn set_travel_buffer(State(state): State<AppState>, who: Authed, Form(f): Form<BufferForm>) -> PageResult {
+    writer(&who)?;
+    let r = match f.minutes.trim().parse::<i64>() {
+        Ok(m) => dev::set_travel_buffer(&state.store, &who.acting(), m).await.map(|_| ()).map_err(ApiError::from),
+        Err(_) => Err(ApiError::field("case_travel_buffer_minutes", "must be a whole number of minutes")),
+    };
+    match r {
+        Ok(()) => Ok(see_other("/device/cases#travel-buffer")),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            let mut page = cases_view(&state, &who, false, false, CaseForm::default(), errors).await?;
+            page.open_form = false;
+            page.buffer_refused = Some(f.minutes);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
         }
     }
 }
@@ -570,6 +608,7 @@ pub struct CredentialRow {
     specialist: String,
     facility: String,
     name: String,
+    issued: String,
     expires: String,
     state: &'static str,
     warn: bool,
@@ -609,7 +648,29 @@ struct CredentialsPage {
     accounts: Choices,
     specialists: Choices,
     form: CredentialForm,
+    /// The credential whose correction was refused, with the values as typed.
+    editing: Option<(Uuid, CredentialForm)>,
     errors: Vec<(String, String)>,
+}
+
+impl CredentialsPage {
+    fn is_editing(&self, id: &Uuid) -> bool {
+        self.editing.as_ref().is_some_and(|(e, _)| e == id)
+    }
+
+    /// The correction form of a credential: as typed after a refusal, else as stored.
+    fn edit_form(&self, c: &CredentialRow) -> CredentialForm {
+        match &self.editing {
+            Some((id, f)) if *id == c.id => f.clone(),
+            _ => CredentialForm {
+                name: c.name.clone(),
+                documents: c.documents.iter().map(|d| d.1.clone()).collect::<Vec<_>>().join(", "),
+                issued_on: c.issued.clone(),
+                expires_on: c.expires.clone(),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 async fn credentials_view(
@@ -617,6 +678,7 @@ async fn credentials_view(
     who: &Authed,
     all: bool,
     form: CredentialForm,
+    editing: Option<(Uuid, CredentialForm)>,
     errors: Vec<(String, String)>,
 ) -> Result<CredentialsPage, PageError> {
     reader(who)?;
@@ -638,6 +700,7 @@ async fn credentials_view(
                 specialist: c.user_name.clone(),
                 facility: c.institution_name.clone(),
                 name: c.name.clone(),
+                issued: c.issued_on.to_string(),
                 expires: c.expires_on.to_string(),
                 state,
                 warn,
@@ -654,6 +717,7 @@ async fn credentials_view(
         accounts: accounts(state).await?,
         specialists: specialists.iter().map(|s| (s.id.to_string(), s.name.clone())).collect(),
         form,
+        editing,
         errors,
     })
 }
@@ -661,7 +725,7 @@ async fn credentials_view(
 async fn credentials(State(state): State<AppState>, who: Authed, Query(q): Query<CredQuery>) -> PageResult {
     let all = q.all.is_some_and(|a| !a.is_empty());
     let form = CredentialForm { user_id: who.user.id.to_string(), ..Default::default() };
-    Ok(render(&credentials_view(&state, &who, all, form, Vec::new()).await?))
+    Ok(render(&credentials_view(&state, &who, all, form, None, Vec::new()).await?))
 }
 
 async fn add_credential(State(state): State<AppState>, who: Authed, Form(f): Form<CredentialForm>) -> PageResult {
@@ -685,8 +749,53 @@ async fn add_credential(State(state): State<AppState>, who: Authed, Form(f): For
         Ok(_) => Ok(see_other("/device/credentials")),
         Err(e) => {
             let errors = form_errors(e)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&credentials_view(&state, &who, false, f, errors).await?))
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                render(&credentials_view(&state, &who, false, f, None, errors).await?),
+            )
                 .into_response())
+        }
+    }
+}
+
+/// Corrects a credential's name, required documents and dates; it stays with its specialist
+/// and facility, and a document still required keeps its received mark.
+async fn edit_credential(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<CredentialForm>,
+) -> PageResult {
+    writer(&who)?;
+    let r = async {
+        let old = dev::credentials(&state.store, &who.actor, None)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(ApiError::NotFound("credential"))?;
+        let received = |name: &str| old.documents.iter().any(|d| d.received && d.name.eq_ignore_ascii_case(name));
+        let input = CredentialInput {
+            user_id: old.user_id,
+            institution_id: old.institution_id,
+            name: f.name.clone(),
+            documents: super::medical::split_list(&f.documents)
+                .into_iter()
+                .map(|name| RequiredDocument { received: received(&name), name })
+                .collect(),
+            issued_on: super::form_date("issued_on", &f.issued_on).map_err(|e| ApiError::Invalid(vec![e]))?,
+            expires_on: super::form_date("expires_on", &f.expires_on).map_err(|e| ApiError::Invalid(vec![e]))?,
+        };
+        dev::update_credential(&state.store, &who.acting(), id, input).await.map_err(ApiError::from)
+    }
+    .await;
+    match r {
+        Ok(c) if c.user_id == who.user.id => Ok(see_other(&format!("/device/credentials#credential-{id}"))),
+        Ok(_) => Ok(see_other(&format!("/device/credentials?all=1#credential-{id}"))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            let form = CredentialForm { user_id: who.user.id.to_string(), ..Default::default() };
+            let page = credentials_view(&state, &who, true, form, Some((id, f)), errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
         }
     }
 }
@@ -753,6 +862,10 @@ struct PlanPage {
     accounts: Vec<AccountRow>,
     account_choices: Choices,
     can_write: bool,
+    /// Whether the viewer may change whose accounts these are (any device writer).
+    can_assign: bool,
+    /// Every account, and whether the shown specialist covers it.
+    territory_choices: Vec<(String, String, bool)>,
     errors: Vec<(String, String)>,
 }
 
@@ -802,8 +915,13 @@ async fn plan_view(
         })
         .collect();
     let now = Utc::now();
-    let accounts = dev::territory(&state.store, &who.actor, specialist)
-        .await?
+    let territory = dev::territory(&state.store, &who.actor, specialist).await?;
+    let account_choices = super::device::accounts(state).await?;
+    let territory_choices = account_choices
+        .iter()
+        .map(|(id, name)| (id.clone(), name.clone(), territory.iter().any(|a| a.institution_id.to_string() == *id)))
+        .collect();
+    let accounts = territory
         .into_iter()
         .map(|a| AccountRow {
             name: a.institution_name,
@@ -824,8 +942,10 @@ async fn plan_view(
         next: (week + Duration::days(7)).to_string(),
         items,
         accounts,
-        account_choices: super::device::accounts(state).await?,
+        account_choices,
         can_write: who.can(WRITE, Target::ORG) && specialist == who.user.id,
+        can_assign: who.can(WRITE, Target::ORG),
+        territory_choices,
         errors,
     })
 }
@@ -878,6 +998,21 @@ async fn plan_visit(State(state): State<AppState>, who: Authed, Form(f): Form<Vi
     }
 }
 
+/// Sets the accounts a specialist covers from the ticked boxes (`institution_id` repeated);
+/// the list replaces the one before.
+async fn set_territory(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>, body: String) -> PageResult {
+    writer(&who)?;
+    let accounts = Pairs::parse(&body)?.ids("institution_id");
+    match dev::set_territory(&state.store, &who.acting(), id, accounts).await.map_err(ApiError::from) {
+        Ok(()) => Ok(see_other(&format!("/device/plan?specialist={id}#territory"))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            let q = PlanQuery { specialist: id.to_string(), ..Default::default() };
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&plan_view(&state, &who, q, errors).await?)).into_response())
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct DoneForm {
     #[serde(default)]
@@ -926,19 +1061,66 @@ pub struct InstallForm {
     installed_on: String,
 }
 
+/// An installed unit as the installed-base table lists it.
+pub struct InstallRow {
+    id: Uuid,
+    account: String,
+    department: String,
+    product: String,
+    serial: String,
+    installed_on: String,
+    status: String,
+    status_code: String,
+}
+
 #[derive(Template)]
 #[template(path = "device_products.html")]
 struct ProductsPage {
     chrome: Chrome,
     tabs: Vec<Tab>,
     products: Vec<dev::Product>,
-    installed: Vec<(String, String, String, String, String, String)>,
+    installed: Vec<InstallRow>,
+    install_statuses: Vec<(&'static str, &'static str)>,
     can_write: bool,
     accounts: Choices,
     product_choices: Choices,
     product_form: ProductForm,
     install_form: InstallForm,
+    /// The product whose correction was refused, with the values as typed.
+    editing: Option<(Uuid, ProductForm)>,
     errors: Vec<(String, String)>,
+}
+
+impl ProductsPage {
+    fn is_editing(&self, id: &Uuid) -> bool {
+        self.editing.as_ref().is_some_and(|(e, _)| e == id)
+    }
+
+    /// The correction form of a product: as typed after a refusal, else as stored.
+    fn edit_form(&self, p: &dev::Product) -> ProductForm {
+        match &self.editing {
+            Some((id, f)) if *id == p.id => f.clone(),
+            _ => ProductForm {
+                name: p.name.clone(),
+                model: p.model.clone(),
+                software_version: p.software_version.clone(),
+                udi_di: p.udi_di.clone(),
+                certificate_months: p.certificate_months.to_string(),
+            },
+        }
+    }
+}
+
+impl ProductForm {
+    fn input(&self) -> ProductInput {
+        ProductInput {
+            name: self.name.clone(),
+            model: self.model.clone(),
+            software_version: self.software_version.clone(),
+            udi_di: self.udi_di.clone(),
+            certificate_months: self.certificate_months.trim().parse().ok(),
+        }
+    }
 }
 
 async fn products_view(
@@ -946,21 +1128,22 @@ async fn products_view(
     who: &Authed,
     product_form: ProductForm,
     install_form: InstallForm,
+    editing: Option<(Uuid, ProductForm)>,
     errors: Vec<(String, String)>,
 ) -> Result<ProductsPage, PageError> {
     reader(who)?;
     let installed = dev::installed_base(&state.store, &who.actor, None)
         .await?
         .into_iter()
-        .map(|i| {
-            (
-                i.institution_name,
-                i.department,
-                i.product_name,
-                i.serial,
-                i.installed_on.to_string(),
-                InstallStatus::parse(&i.status).map(|s| s.label().to_string()).unwrap_or_default(),
-            )
+        .map(|i| InstallRow {
+            id: i.id,
+            status: InstallStatus::parse(&i.status).map(|s| s.label().to_string()).unwrap_or_default(),
+            status_code: i.status,
+            account: i.institution_name,
+            department: i.department,
+            product: i.product_name,
+            serial: i.serial,
+            installed_on: i.installed_on.to_string(),
         })
         .collect();
     Ok(ProductsPage {
@@ -968,34 +1151,56 @@ async fn products_view(
         tabs: tabs("/device/products"),
         products: dev::products(&state.store, &who.actor).await?,
         installed,
+        install_statuses: InstallStatus::choices(),
         can_write: who.can(WRITE, Target::ORG),
         accounts: accounts(state).await?,
         product_choices: product_choices(state, who).await?,
         product_form,
         install_form,
+        editing,
         errors,
     })
 }
 
+/// The products page again, answering 422, with a refused form's errors.
+async fn products_refused(
+    state: &AppState,
+    who: &Authed,
+    product_form: ProductForm,
+    install_form: InstallForm,
+    editing: Option<(Uuid, ProductForm)>,
+    e: ApiError,
+) -> PageResult {
+    let errors = form_errors(e)?;
+    let page = products_view(state, who, product_form, install_form, editing, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+}
+
 async fn products(State(state): State<AppState>, who: Authed) -> PageResult {
-    Ok(render(&products_view(&state, &who, ProductForm::default(), InstallForm::default(), Vec::new()).await?))
+    let page = products_view(&state, &who, ProductForm::default(), InstallForm::default(), None, Vec::new()).await?;
+    Ok(render(&page))
 }
 
 async fn create_product(State(state): State<AppState>, who: Authed, Form(f): Form<ProductForm>) -> PageResult {
     writer(&who)?;
-    let input = ProductInput {
-        name: f.name.clone(),
-        model: f.model.clone(),
-        software_version: f.software_version.clone(),
-        udi_di: f.udi_di.clone(),
-        certificate_months: f.certificate_months.trim().parse().ok(),
-    };
-    match dev::create_product(&state.store, &who.acting(), input).await.map_err(ApiError::from) {
+    match dev::create_product(&state.store, &who.acting(), f.input()).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other("/device/products")),
+        Err(e) => products_refused(&state, &who, f, InstallForm::default(), None, e).await,
+    }
+}
+
+/// Corrects a product's name, model, software version, UDI-DI or certificate validity.
+async fn update_product(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<ProductForm>,
+) -> PageResult {
+    writer(&who)?;
+    match dev::update_product(&state.store, &who.acting(), id, f.input()).await.map_err(ApiError::from) {
+        Ok(_) => Ok(see_other(&format!("/device/products#product-{id}"))),
         Err(e) => {
-            let errors = form_errors(e)?;
-            let page = products_view(&state, &who, f, InstallForm::default(), errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+            products_refused(&state, &who, ProductForm::default(), InstallForm::default(), Some((id, f)), e).await
         }
     }
 }
@@ -1016,10 +1221,26 @@ async fn install(State(state): State<AppState>, who: Authed, Form(f): Form<Insta
     .await;
     match r {
         Ok(_) => Ok(see_other("/device/products#installed")),
-        Err(e) => {
-            let errors = form_errors(e)?;
-            let page = products_view(&state, &who, ProductForm::default(), f, errors).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
-        }
+        Err(e) => products_refused(&state, &who, ProductForm::default(), f, None, e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct InstallStatusForm {
+    #[serde(default)]
+    status: String,
+}
+
+/// Moves an installed unit to another status (in use, loaner, out for service, decommissioned).
+async fn install_status(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<InstallStatusForm>,
+) -> PageResult {
+    writer(&who)?;
+    match dev::set_install_status(&state.store, &who.acting(), id, &f.status).await.map_err(ApiError::from) {
+        Ok(_) => Ok(see_other(&format!("/device/products#install-{id}"))),
+        Err(e) => products_refused(&state, &who, ProductForm::default(), InstallForm::default(), None, e).await,
     }
 }

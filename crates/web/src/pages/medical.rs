@@ -1,5 +1,5 @@
-//! Field medical pages: the MSL dashboard, HCP search and profiles (with the trial activity of
-//! an HCP who is a Clinbridge investigator), KOL profiles and publications. Interactions,
+//! Field medical pages: the MSL dashboard, HCP search and profiles (with the Clinbridge user an
+//! HCP is, and the trial activity of one who is an investigator), KOL profiles and publications. Interactions,
 //! insights and events are in `medical_field.rs`; requests and safety intake in
 //! `medical_requests.rs`. Every page asks the medical context's policy, so commercial users are
 //! refused everywhere here.
@@ -36,6 +36,8 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .post("/medical/hcps/{id}/plans", set_plan)
         .post("/medical/objectives/{id}", objective_progress)
         .post("/medical/hcps/{id}/publications", import_publications)
+        .post("/medical/hcps/{id}/publications/{publication}/delete", remove_publication)
+        .post("/medical/hcps/{id}/user", link_user)
         .get("/medical/institutions", institutions)
         .post("/medical/institutions", create_institution)
         .get("/medical/institutions/{id}", institution)
@@ -526,7 +528,14 @@ struct ProfilePage {
     kol: Option<(String, String, String, String)>,
     trials: Vec<TrialRow>,
     plans: Vec<PlanView>,
-    publications: Vec<(String, String, i64, String)>,
+    /// Title, journal, year, PMID or DOI, and the publication's id.
+    publications: Vec<(String, String, i64, String, Uuid)>,
+    /// The Clinbridge user this HCP is: their name and e-mail, and whether linked by hand
+    /// (else matched by e-mail).
+    account: Option<(String, String, bool)>,
+    /// The user chosen in the link form, and the active users to choose from.
+    account_form: String,
+    users: Vec<(String, String)>,
     interactions: Vec<InteractionRow>,
     requests: Vec<RequestRow>,
     can_write: bool,
@@ -551,6 +560,7 @@ pub struct ProfileForms {
     hcp: Option<HcpForm>,
     affiliations: Option<(Vec<Row>, usize)>,
     plan: Option<(String, Vec<Row>)>,
+    account: Option<String>,
 }
 
 async fn profile_view(
@@ -563,6 +573,19 @@ async fn profile_view(
     reader(who)?;
     let tz = who.tz();
     let p = med::hcp_profile(&state.store, id).await?;
+    let people = clinbridge_store::identity::users(&state.store).await?;
+    let account = match med::hcp_user(&state.store, id).await? {
+        Some(u) => {
+            people.iter().find(|x| x.id == u).map(|x| (x.name.clone(), x.email.clone(), p.hcp.user_id.is_some()))
+        }
+        None => None,
+    };
+    let account_form = forms.account.unwrap_or_else(|| p.hcp.user_id.map(|u| u.to_string()).unwrap_or_default());
+    let users = people
+        .iter()
+        .filter(|u| u.active || Some(u.id) == p.hcp.user_id)
+        .map(|u| (u.id.to_string(), format!("{} ({})", u.name, u.email)))
+        .collect();
     let hcp_form = forms.hcp.unwrap_or_else(|| HcpForm {
         npi: p.hcp.npi.clone(),
         first_name: p.hcp.first_name.clone(),
@@ -704,9 +727,12 @@ async fn profile_view(
                 } else {
                     String::new()
                 };
-                (x.title.clone(), x.journal.clone(), x.year, id)
+                (x.title.clone(), x.journal.clone(), x.year, id, x.id)
             })
             .collect(),
+        account,
+        account_form,
+        users,
         interactions: p.interactions.iter().map(|i| interaction_row(i, tz)).collect(),
         requests: p.requests.iter().map(|r| request_row(r, tz)).collect(),
         can_write: who.can(WRITE, Target::ORG),
@@ -935,6 +961,49 @@ async fn import_publications(
     match med::import_publications_csv(&state.store, &who.acting(), id, &f.csv).await.map_err(ApiError::from) {
         Ok(_) => Ok(see_other(&format!("/medical/hcps/{id}#publications"))),
         Err(e) => refused(&state, &who, id, ProfileForms { csv: f.csv, ..Default::default() }, e).await,
+    }
+}
+
+/// Removes a publication listed on this HCP's profile.
+async fn remove_publication(
+    State(state): State<AppState>,
+    who: Authed,
+    Path((id, publication)): Path<(Uuid, Uuid)>,
+) -> PageResult {
+    writer(&who)?;
+    if !med::publications(&state.store, id).await?.iter().any(|p| p.id == publication) {
+        return Err(PageError(ApiError::NotFound("publication")));
+    }
+    med::remove_publication(&state.store, &who.acting(), publication).await?;
+    Ok(see_other(&format!("/medical/hcps/{id}#publications")))
+}
+
+#[derive(Deserialize)]
+struct AccountForm {
+    #[serde(default)]
+    user_id: String,
+}
+
+/// Links the HCP to the Clinbridge user they are (their trial activity then shows here), or
+/// unlinks them with no user chosen.
+async fn link_user(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<AccountForm>,
+) -> PageResult {
+    writer(&who)?;
+    let r = match f.user_id.trim() {
+        "" => Ok(None),
+        u => Uuid::parse_str(u).map(Some).map_err(|_| ApiError::field("user_id", "choose a user")),
+    };
+    let r = match r {
+        Ok(user) => med::link_user(&state.store, &who.acting(), id, user).await.map(|_| ()).map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(()) => Ok(see_other(&format!("/medical/hcps/{id}#account"))),
+        Err(e) => refused(&state, &who, id, ProfileForms { account: Some(f.user_id), ..Default::default() }, e).await,
     }
 }
 

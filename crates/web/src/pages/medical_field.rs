@@ -1,6 +1,7 @@
 //! Field medical pages for the work in the field: logging an interaction in one form (with the
 //! insight heard, a medical information request and safety information, all saved together or
-//! not at all), the interaction's page, the insight board with its drill-down, and congresses.
+//! not at all), the interaction's page, the insight board with its drill-down, and congresses
+//! with their programme of sessions.
 
 use super::medical::{
     InteractionRow, Pairs, RequestRow, SafetyRow, Tab, interaction_row, reader, request_row, safety_row, split_list,
@@ -41,7 +42,9 @@ pub fn register(r: crate::routes::Routes) -> crate::routes::Routes {
         .get("/medical/events", events)
         .post("/medical/events", create_event)
         .get("/medical/events/{id}", event)
+        .post("/medical/events/{id}", edit_event)
         .post("/medical/events/{id}/sessions", add_session)
+        .post("/medical/events/{id}/sessions/{session}/delete", remove_session)
         .post("/medical/events/{id}/insights", add_event_insight)
 }
 
@@ -975,17 +978,28 @@ async fn events(State(state): State<AppState>, who: Authed) -> PageResult {
     Ok(render(&events_view(&state, &who, EventForm::default(), Vec::new()).await?))
 }
 
-async fn create_event(State(state): State<AppState>, who: Authed, Form(f): Form<EventForm>) -> PageResult {
-    writer(&who)?;
-    let r = async {
+impl EventForm {
+    fn input(&self) -> Result<EventInput, ApiError> {
         let mut errs = Vec::new();
-        let starts_on = super::form_date("starts_on", &f.starts_on).map_err(|e| errs.push(e)).ok().flatten();
-        let ends_on = super::form_date("ends_on", &f.ends_on).map_err(|e| errs.push(e)).ok().flatten();
+        let starts_on = super::form_date("starts_on", &self.starts_on).map_err(|e| errs.push(e)).ok().flatten();
+        let ends_on = super::form_date("ends_on", &self.ends_on).map_err(|e| errs.push(e)).ok().flatten();
         if !errs.is_empty() {
             return Err(ApiError::Invalid(errs));
         }
-        let input =
-            EventInput { name: f.name.clone(), starts_on, ends_on, place: f.place.clone(), notes: f.notes.clone() };
+        Ok(EventInput {
+            name: self.name.clone(),
+            starts_on,
+            ends_on,
+            place: self.place.clone(),
+            notes: self.notes.clone(),
+        })
+    }
+}
+
+async fn create_event(State(state): State<AppState>, who: Authed, Form(f): Form<EventForm>) -> PageResult {
+    writer(&who)?;
+    let r = async {
+        let input = f.input()?;
         med::create_event(&state.store, &who.acting(), input, vec![who.user.id]).await.map_err(ApiError::from)
     }
     .await;
@@ -1025,24 +1039,36 @@ struct EventPage {
     place: String,
     notes: String,
     attendees: Vec<String>,
-    sessions: Vec<(String, String, String, String)>,
+    /// Starts, ends, title, speakers and room, and the session's id.
+    sessions: Vec<(String, String, String, String, Uuid)>,
     insights: Vec<InsightRow>,
     interactions: Vec<InteractionRow>,
     can_write: bool,
     categories: Vec<(&'static str, &'static str)>,
     session: SessionForm,
     insight: SmallForm,
+    /// The event's details for correction; `edit_refused` opens the form after a refusal.
+    edit: EventForm,
+    edit_refused: bool,
     errors: Vec<(String, String)>,
+}
+
+/// What a refused form on the event page puts back.
+#[derive(Default)]
+pub struct EventForms {
+    session: SessionForm,
+    insight: SmallForm,
+    edit: Option<EventForm>,
 }
 
 async fn event_view(
     state: &AppState,
     who: &Authed,
     id: Uuid,
-    session: SessionForm,
-    insight: SmallForm,
+    forms: EventForms,
     errors: Vec<(String, String)>,
 ) -> Result<EventPage, PageError> {
+    let EventForms { session, insight, edit } = forms;
     reader(who)?;
     let tz = who.tz();
     let e = med::event(&state.store, id).await?;
@@ -1059,6 +1085,14 @@ async fn event_view(
             .collect();
     let session =
         if session.date.is_empty() { SessionForm { date: e.starts_on.to_string(), ..session } } else { session };
+    let edit_refused = edit.is_some();
+    let edit = edit.unwrap_or_else(|| EventForm {
+        name: e.name.clone(),
+        starts_on: e.starts_on.to_string(),
+        ends_on: e.ends_on.to_string(),
+        place: e.place.clone(),
+        notes: e.notes.clone(),
+    });
     let insight = if insight.category.is_empty() {
         SmallForm { category: "treatment_practice".into(), ..insight }
     } else {
@@ -1083,6 +1117,7 @@ async fn event_view(
                         .filter(|x| !x.is_empty())
                         .collect::<Vec<_>>()
                         .join(" · "),
+                    s.id,
                 )
             })
             .collect(),
@@ -1095,12 +1130,14 @@ async fn event_view(
         categories: InsightCategory::choices(),
         session,
         insight,
+        edit,
+        edit_refused,
         errors,
     })
 }
 
 async fn event(State(state): State<AppState>, who: Authed, Path(id): Path<Uuid>) -> PageResult {
-    Ok(render(&event_view(&state, &who, id, SessionForm::default(), SmallForm::default(), Vec::new()).await?))
+    Ok(render(&event_view(&state, &who, id, EventForms::default(), Vec::new()).await?))
 }
 
 async fn add_session(
@@ -1133,10 +1170,49 @@ async fn add_session(
         Ok(()) => Ok(see_other(&format!("/medical/events/{id}"))),
         Err(e) => {
             let errors = form_errors(e)?;
-            let page = event_view(&state, &who, id, f, SmallForm::default(), errors).await?;
+            let page = event_view(&state, &who, id, EventForms { session: f, ..Default::default() }, errors).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
         }
     }
+}
+
+/// Corrects an event's name, days, place and notes; its attendees stay as they are, and its
+/// sessions must still fall within its days.
+async fn edit_event(
+    State(state): State<AppState>,
+    who: Authed,
+    Path(id): Path<Uuid>,
+    Form(f): Form<EventForm>,
+) -> PageResult {
+    writer(&who)?;
+    let r = async {
+        let input = f.input()?;
+        let attendees = med::event(&state.store, id).await?.attendees.iter().map(|a| a.id).collect();
+        med::update_event(&state.store, &who.acting(), id, input, attendees).await.map(|_| ()).map_err(ApiError::from)
+    }
+    .await;
+    match r {
+        Ok(()) => Ok(see_other(&format!("/medical/events/{id}"))),
+        Err(e) => {
+            let errors = form_errors(e)?;
+            let page = event_view(&state, &who, id, EventForms { edit: Some(f), ..Default::default() }, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+        }
+    }
+}
+
+/// Removes a session from this event's programme.
+async fn remove_session(
+    State(state): State<AppState>,
+    who: Authed,
+    Path((id, session)): Path<(Uuid, Uuid)>,
+) -> PageResult {
+    writer(&who)?;
+    if !med::event(&state.store, id).await?.sessions.iter().any(|s| s.id == session) {
+        return Err(PageError(ApiError::NotFound("session")));
+    }
+    med::remove_session(&state.store, &who.acting(), session).await?;
+    Ok(see_other(&format!("/medical/events/{id}#sessions")))
 }
 
 async fn add_event_insight(
@@ -1154,7 +1230,7 @@ async fn add_event_insight(
         Ok(_) => Ok(see_other(&format!("/medical/events/{id}#insights"))),
         Err(e) => {
             let errors = form_errors(e)?;
-            let page = event_view(&state, &who, id, SessionForm::default(), f, errors).await?;
+            let page = event_view(&state, &who, id, EventForms { insight: f, ..Default::default() }, errors).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
         }
     }
