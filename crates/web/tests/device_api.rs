@@ -1,7 +1,8 @@
 //! The device API over HTTP: commercial users read but never write; case assignments refused
 //! for an overlap or an expired credential with the conflict named; complaint reporting clocks;
 //! a closed complaint stays closed; competency sign-offs give a certificate; one vote per user;
-//! the week plan and the specialist's field feed agree.
+//! the week plan and the specialist's field feed agree; the OpenAPI document describes the
+//! fields the API answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -14,7 +15,8 @@ use serde_json::{Value, json};
 both_backends!(
     commercial_reads_but_never_writes,
     assignments_clocks_signoffs_and_votes,
-    the_week_plan_and_the_field_feed_agree
+    the_week_plan_and_the_field_feed_agree,
+    the_openapi_document_names_the_fields_answered
 );
 
 async fn get(c: &reqwest::Client, app: &common::TestApp, path: &str) -> Value {
@@ -312,4 +314,31 @@ async fn the_week_plan_and_the_field_feed_agree(db: &TestDb) {
     let c = app.signed_in("commercial").await;
     let feeds = get(&c, &app, "/api/v1/me/feeds").await;
     assert!(!feeds.as_array().unwrap().iter().any(|f| f["kind"] == "field"));
+}
+
+/// Each documented output schema lists exactly the fields the API answers.
+async fn the_openapi_document_names_the_fields_answered(db: &TestDb) {
+    let app = common::spawn_app(db).await;
+    let doc: Value = app.client().get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let c = app.signed_in("clinical_specialist").await;
+    let specialist = app.world.device.specialists[0];
+    for (path, schema) in [
+        ("/api/v1/device/products".to_string(), "ProductOut"),
+        ("/api/v1/device/installs".into(), "InstalledOut"),
+        ("/api/v1/device/credentials".into(), "CredentialOut"),
+        ("/api/v1/device/cases".into(), "CaseOut"),
+        ("/api/v1/device/specialists".into(), "SpecialistOut"),
+        (format!("/api/v1/device/specialists/{specialist}/territory"), "TerritoryAccountOut"),
+    ] {
+        let props = doc["components"]["schemas"][schema]["properties"].as_object();
+        let mut documented: Vec<&String> = props.unwrap_or_else(|| panic!("{schema} is documented")).keys().collect();
+        documented.sort();
+        let list = get(&c, &app, &path).await;
+        let first = list.as_array().and_then(|a| a.first()).unwrap_or_else(|| panic!("{path} lists something"));
+        let mut answered: Vec<&String> = first.as_object().unwrap().keys().collect();
+        answered.sort();
+        assert_eq!(answered, documented, "{path} against {schema}");
+    }
+    let listed = &doc["paths"]["/api/v1/device/cases"]["get"]["responses"]["200"]["content"]["application/json"];
+    assert_eq!(listed["schema"]["items"]["$ref"], "#/components/schemas/CaseOut");
 }

@@ -470,9 +470,45 @@ async fn the_openapi_document_resolves_the_medical_schemas(db: &TestDb) {
         let name = r.trim_start_matches("#/components/schemas/");
         assert!(doc["components"]["schemas"][name].is_object(), "{r} is not in the document");
     }
-    for name in ["RequestOut", "SafetyOut", "InteractionOut", "InsightOut", "HcpListingOut", "EventOut"] {
+    for name in [
+        "RequestOut",
+        "SafetyOut",
+        "InteractionOut",
+        "InsightOut",
+        "HcpListingOut",
+        "EventOut",
+        "HcpProfileOut",
+        "KolOut",
+        "AffiliationOut",
+        "PublicationOut",
+        "PlanOut",
+        "ObjectiveOut",
+        "TrialActivityOut",
+    ] {
         assert!(doc["components"]["schemas"][name].is_object(), "{name}");
     }
+    // The HCP profile's schema names the fields answered, down to its KOL profile and plans.
+    let msl = app.signed_in("msl").await;
+    let hcp = app.world.medical.investigator_hcp;
+    let profile: Value = msl.get(url(&app, &format!("/hcps/{hcp}"))).send().await.unwrap().json().await.unwrap();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let documented = |name: &str| keys(&doc["components"]["schemas"][name]["properties"]);
+    assert_eq!(keys(&profile), documented("HcpProfileOut"));
+    assert_eq!(keys(&profile["hcp"]), documented("HcpOut"));
+    for (part, name) in [("affiliations", "AffiliationOut"), ("publications", "PublicationOut"), ("plans", "PlanOut")] {
+        if let Some(first) = profile[part].as_array().and_then(|a| a.first()) {
+            assert_eq!(keys(first), documented(name), "{part}");
+        }
+    }
+    if profile["kol"].is_object() {
+        assert_eq!(keys(&profile["kol"]), documented("KolOut"));
+    }
+    let op = &doc["paths"]["/api/v1/medical/hcps/{id}"]["get"]["responses"]["200"]["content"]["application/json"];
+    assert_eq!(op["schema"]["$ref"], "#/components/schemas/HcpProfileOut");
     let op = &doc["paths"]["/api/v1/medical/interactions"]["post"];
     assert_eq!(op["tags"], json!(["medical"]));
 }

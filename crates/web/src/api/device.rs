@@ -79,6 +79,242 @@ pub fn created<T: Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
+// ---------------------------------------------------------------- outputs
+
+/// A product the organization supports, with its device identifier.
+#[derive(Serialize, ToSchema)]
+pub struct ProductOut {
+    pub id: Uuid,
+    pub name: String,
+    pub model: String,
+    pub software_version: String,
+    /// The UDI-DI as kept: a GTIN-14, or the HIBCC identifier.
+    pub udi_di: String,
+    /// gs1 or hibcc.
+    pub udi_issuer: String,
+    /// How long a training certificate on this product lasts.
+    pub certificate_months: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Product> for ProductOut {
+    fn from(p: Product) -> Self {
+        ProductOut {
+            id: p.id,
+            name: p.name,
+            model: p.model,
+            software_version: p.software_version,
+            udi_di: p.udi_di,
+            udi_issuer: p.udi_issuer,
+            certificate_months: p.certificate_months,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A unit installed at an account (institution and department).
+#[derive(Serialize, ToSchema)]
+pub struct InstalledOut {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub department: String,
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub serial: String,
+    pub installed_on: NaiveDate,
+    /// active, loaner, service (out for service) or decommissioned.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Installed> for InstalledOut {
+    fn from(i: Installed) -> Self {
+        InstalledOut {
+            id: i.id,
+            institution_id: i.institution_id,
+            institution_name: i.institution_name,
+            department: i.department,
+            product_id: i.product_id,
+            product_name: i.product_name,
+            serial: i.serial,
+            installed_on: i.installed_on,
+            status: i.status,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+/// A document a facility requires for a credential, and whether it was received.
+#[derive(Serialize, ToSchema)]
+pub struct DocumentOut {
+    pub name: String,
+    pub received: bool,
+}
+
+/// A specialist's credential at a facility, with where it stands today.
+#[derive(Serialize, ToSchema)]
+pub struct CredentialOut {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub user_name: String,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub name: String,
+    pub documents: Vec<DocumentOut>,
+    pub issued_on: NaiveDate,
+    pub expires_on: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// valid, expiring (inside the renewal window), expired or incomplete (a document missing).
+    pub state: String,
+}
+
+fn credential_out(c: Credential, today: NaiveDate) -> CredentialOut {
+    let state = match c.state(today) {
+        CredentialState::Valid => "valid",
+        CredentialState::Expiring => "expiring",
+        CredentialState::Expired => "expired",
+        CredentialState::Incomplete => "incomplete",
+    };
+    CredentialOut {
+        id: c.id,
+        user_id: c.user_id,
+        user_name: c.user_name,
+        institution_id: c.institution_id,
+        institution_name: c.institution_name,
+        name: c.name,
+        documents: c.documents.0.into_iter().map(|d| DocumentOut { name: d.name, received: d.received }).collect(),
+        issued_on: c.issued_on,
+        expires_on: c.expires_on,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        state: state.into(),
+    }
+}
+
+/// A procedure a specialist covers at a facility.
+#[derive(Serialize, ToSchema)]
+pub struct CaseOut {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub department: String,
+    pub surgeon_hcp_id: Option<Uuid>,
+    pub procedure_type: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub duration_minutes: i64,
+    pub product_ids: Vec<Uuid>,
+    pub specialist_user_id: Option<Uuid>,
+    /// requested, confirmed, covered or cancelled.
+    pub status: String,
+    pub notes: String,
+    pub outcome_notes: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Case> for CaseOut {
+    fn from(c: Case) -> Self {
+        CaseOut {
+            id: c.id,
+            institution_id: c.institution_id,
+            institution_name: c.institution_name,
+            department: c.department,
+            surgeon_hcp_id: c.surgeon_hcp_id,
+            procedure_type: c.procedure_type,
+            starts_at: c.starts_at,
+            ends_at: c.ends_at,
+            duration_minutes: c.duration_minutes,
+            product_ids: c.product_ids.0,
+            specialist_user_id: c.specialist_user_id,
+            status: c.status,
+            notes: c.notes,
+            outcome_notes: c.outcome_notes,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A clinical specialist of the organization.
+#[derive(Serialize, ToSchema)]
+pub struct SpecialistOut {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub time_zone: String,
+}
+
+impl From<Specialist> for SpecialistOut {
+    fn from(s: Specialist) -> Self {
+        SpecialistOut { id: s.id, name: s.name, email: s.email, time_zone: s.time_zone }
+    }
+}
+
+/// An account a specialist covers, with the last visit done and the next one planned.
+#[derive(Serialize, ToSchema)]
+pub struct TerritoryAccountOut {
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub city: String,
+    pub last_visit_at: Option<DateTime<Utc>>,
+    pub next_visit_at: Option<DateTime<Utc>>,
+}
+
+impl From<TerritoryAccount> for TerritoryAccountOut {
+    fn from(a: TerritoryAccount) -> Self {
+        TerritoryAccountOut {
+            institution_id: a.institution_id,
+            institution_name: a.institution_name,
+            city: a.city,
+            last_visit_at: a.last_visit_at,
+            next_visit_at: a.next_visit_at,
+        }
+    }
+}
+
+/// An account visit a specialist planned, and when it was done.
+#[derive(Serialize, ToSchema)]
+pub struct VisitOut {
+    pub id: Uuid,
+    pub specialist_user_id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub planned_at: DateTime<Utc>,
+    pub duration_minutes: i64,
+    pub purpose: String,
+    pub done_at: Option<DateTime<Utc>>,
+    pub notes: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Visit> for VisitOut {
+    fn from(v: Visit) -> Self {
+        VisitOut {
+            id: v.id,
+            specialist_user_id: v.specialist_user_id,
+            institution_id: v.institution_id,
+            institution_name: v.institution_name,
+            planned_at: v.planned_at,
+            duration_minutes: v.duration_minutes,
+            purpose: v.purpose,
+            done_at: v.done_at,
+            notes: v.notes,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
+fn listed<T, O: From<T>>(list: Vec<T>) -> Vec<O> {
+    list.into_iter().map(O::from).collect()
+}
+
 // ---------------------------------------------------------------- products
 
 #[derive(Deserialize, ToSchema)]
@@ -108,44 +344,44 @@ impl From<ProductIn> for ProductInput {
 }
 
 #[utoipa::path(get, path = "/api/v1/device/products", tag = "device",
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
-pub async fn list_products(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<Product>>> {
+    responses((status = 200, body = [ProductOut]), (status = 403, body = ErrorBody)))]
+pub async fn list_products(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<ProductOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::products(&state.store, &who.actor).await?))
+    Ok(Json(listed(dev::products(&state.store, &who.actor).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/device/products", tag = "device", request_body = ProductIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = ProductOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_product(
     State(state): State<AppState>,
     who: Authed,
     ApiJson(body): ApiJson<ProductIn>,
 ) -> ApiResult<Response> {
     can_write(&who)?;
-    Ok(created(dev::create_product(&state.store, &who.acting(), body.into()).await?))
+    Ok(created(ProductOut::from(dev::create_product(&state.store, &who.acting(), body.into()).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/device/products/{id}", tag = "device", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ProductOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_product(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Product>> {
+) -> ApiResult<Json<ProductOut>> {
     can_read(&who)?;
-    Ok(Json(dev::product(&state.store, &who.actor, id).await?))
+    Ok(Json(dev::product(&state.store, &who.actor, id).await?.into()))
 }
 
 #[utoipa::path(put, path = "/api/v1/device/products/{id}", tag = "device", params(("id" = Uuid, Path)), request_body = ProductIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ProductOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_product(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ProductIn>,
-) -> ApiResult<Json<Product>> {
+) -> ApiResult<Json<ProductOut>> {
     can_write(&who)?;
-    Ok(Json(dev::update_product(&state.store, &who.acting(), id, body.into()).await?))
+    Ok(Json(dev::update_product(&state.store, &who.acting(), id, body.into()).await?.into()))
 }
 
 // ---------------------------------------------------------------- installed base
@@ -158,14 +394,14 @@ pub struct InstitutionQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/device/installs", tag = "device", params(InstitutionQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [InstalledOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_installs(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<InstitutionQuery>,
-) -> ApiResult<Json<Vec<Installed>>> {
+) -> ApiResult<Json<Vec<InstalledOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::installed_base(&state.store, &who.actor, q.institution).await?))
+    Ok(Json(listed(dev::installed_base(&state.store, &who.actor, q.institution).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -177,13 +413,13 @@ pub struct InstallIn {
     pub product_id: Uuid,
     pub serial: String,
     pub installed_on: Option<NaiveDate>,
-    /// active (default), out_of_service or removed.
+    /// active (default), loaner, service (out for service) or decommissioned.
     #[serde(default)]
     pub status: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/device/installs", tag = "device", request_body = InstallIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = InstalledOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_install(
     State(state): State<AppState>,
     who: Authed,
@@ -198,7 +434,7 @@ pub async fn create_install(
         installed_on: b.installed_on,
         status: b.status,
     };
-    Ok(created(dev::install(&state.store, &who.acting(), input).await?))
+    Ok(created(InstalledOut::from(dev::install(&state.store, &who.acting(), input).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -208,30 +444,18 @@ pub struct StatusIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/installs/{id}/status", tag = "device", params(("id" = Uuid, Path)), request_body = StatusIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = InstalledOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_install_status(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<StatusIn>,
-) -> ApiResult<Json<Installed>> {
+) -> ApiResult<Json<InstalledOut>> {
     can_write(&who)?;
-    Ok(Json(dev::set_install_status(&state.store, &who.acting(), id, &b.status).await?))
+    Ok(Json(dev::set_install_status(&state.store, &who.acting(), id, &b.status).await?.into()))
 }
 
 // ---------------------------------------------------------------- credentials
-
-#[derive(Serialize)]
-pub struct CredentialOut {
-    #[serde(flatten)]
-    pub credential: Credential,
-    /// valid, expiring (inside the renewal window), expired or incomplete (a document missing).
-    pub state: CredentialState,
-}
-
-fn credential_out(c: Credential, today: NaiveDate) -> CredentialOut {
-    CredentialOut { state: c.state(today), credential: c }
-}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -241,7 +465,7 @@ pub struct UserQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/device/credentials", tag = "device", params(UserQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [CredentialOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_credentials(
     State(state): State<AppState>,
     who: Authed,
@@ -291,7 +515,7 @@ impl From<CredentialIn> for CredentialInput {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/credentials", tag = "device", request_body = CredentialIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CredentialOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_credential(
     State(state): State<AppState>,
     who: Authed,
@@ -303,7 +527,7 @@ pub async fn create_credential(
 }
 
 #[utoipa::path(put, path = "/api/v1/device/credentials/{id}", tag = "device", params(("id" = Uuid, Path)), request_body = CredentialIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = CredentialOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_credential(
     State(state): State<AppState>,
     who: Authed,
@@ -316,7 +540,7 @@ pub async fn update_credential(
 }
 
 #[utoipa::path(post, path = "/api/v1/device/credentials/{id}/documents", tag = "device", params(("id" = Uuid, Path)), request_body = DocumentIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = CredentialOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_document(
     State(state): State<AppState>,
     who: Authed,
@@ -344,12 +568,12 @@ pub struct CaseQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/device/cases", tag = "device", params(CaseQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [CaseOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_cases(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<CaseQuery>,
-) -> ApiResult<Json<Vec<Case>>> {
+) -> ApiResult<Json<Vec<CaseOut>>> {
     can_read(&who)?;
     let f = CaseFilter {
         specialist_user_id: q.specialist,
@@ -358,7 +582,7 @@ pub async fn list_cases(
         from: q.from,
         to: q.to,
     };
-    Ok(Json(dev::cases(&state.store, &who.actor, &f).await?))
+    Ok(Json(listed(dev::cases(&state.store, &who.actor, &f).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -379,7 +603,7 @@ pub struct CaseIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/cases", tag = "device", request_body = CaseIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CaseOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn request_case(
     State(state): State<AppState>,
     who: Authed,
@@ -397,14 +621,18 @@ pub async fn request_case(
         specialist_user_id: b.specialist_user_id,
         notes: b.notes,
     };
-    Ok(created(dev::request_case(&state.store, &who.acting(), input).await?))
+    Ok(created(CaseOut::from(dev::request_case(&state.store, &who.acting(), input).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/device/cases/{id}", tag = "device", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_case(State(state): State<AppState>, who: Authed, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<Case>> {
+    responses((status = 200, body = CaseOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_case(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<CaseOut>> {
     can_read(&who)?;
-    Ok(Json(dev::case(&state.store, &who.actor, id).await?))
+    Ok(Json(dev::case(&state.store, &who.actor, id).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -417,15 +645,15 @@ pub struct AssignmentIn {
 /// Assigns a specialist. Refused with 409 naming the conflict when the specialist has another
 /// case too close (with the travel buffer) or lacks a valid credential at the facility.
 #[utoipa::path(post, path = "/api/v1/device/cases/{id}/assignment", tag = "device", params(("id" = Uuid, Path)), request_body = AssignmentIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = CaseOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn assign_case(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<AssignmentIn>,
-) -> ApiResult<Json<Case>> {
+) -> ApiResult<Json<CaseOut>> {
     can_write(&who)?;
-    Ok(Json(dev::assign_case(&state.store, &who.acting(), id, b.specialist_user_id).await?))
+    Ok(Json(dev::assign_case(&state.store, &who.acting(), id, b.specialist_user_id).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -436,15 +664,15 @@ pub struct ScheduleIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/cases/{id}/schedule", tag = "device", params(("id" = Uuid, Path)), request_body = ScheduleIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = CaseOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reschedule_case(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<ScheduleIn>,
-) -> ApiResult<Json<Case>> {
+) -> ApiResult<Json<CaseOut>> {
     can_write(&who)?;
-    Ok(Json(dev::reschedule_case(&state.store, &who.acting(), id, b.starts_at, b.duration_minutes).await?))
+    Ok(Json(dev::reschedule_case(&state.store, &who.acting(), id, b.starts_at, b.duration_minutes).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -457,35 +685,35 @@ pub struct CaseStatusIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/cases/{id}/status", tag = "device", params(("id" = Uuid, Path)), request_body = CaseStatusIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = CaseOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_case_status(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<CaseStatusIn>,
-) -> ApiResult<Json<Case>> {
+) -> ApiResult<Json<CaseOut>> {
     can_write(&who)?;
-    Ok(Json(dev::set_case_status(&state.store, &who.acting(), id, &b.status, &b.outcome_notes).await?))
+    Ok(Json(dev::set_case_status(&state.store, &who.acting(), id, &b.status, &b.outcome_notes).await?.into()))
 }
 
 // ---------------------------------------------------------------- specialists, territory, visits, week, dashboard
 
 #[utoipa::path(get, path = "/api/v1/device/specialists", tag = "device",
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
-pub async fn list_specialists(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<Specialist>>> {
+    responses((status = 200, body = [SpecialistOut]), (status = 403, body = ErrorBody)))]
+pub async fn list_specialists(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<SpecialistOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::specialists(&state.store, &who.actor).await?))
+    Ok(Json(listed(dev::specialists(&state.store, &who.actor).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/device/specialists/{id}/territory", tag = "device", params(("id" = Uuid, Path)),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [TerritoryAccountOut]), (status = 403, body = ErrorBody)))]
 pub async fn get_territory(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<Vec<TerritoryAccount>>> {
+) -> ApiResult<Json<Vec<TerritoryAccountOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::territory(&state.store, &who.actor, id).await?))
+    Ok(Json(listed(dev::territory(&state.store, &who.actor, id).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -496,16 +724,16 @@ pub struct TerritoryIn {
 }
 
 #[utoipa::path(put, path = "/api/v1/device/specialists/{id}/territory", tag = "device", params(("id" = Uuid, Path)), request_body = TerritoryIn,
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = [TerritoryAccountOut]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_territory(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<TerritoryIn>,
-) -> ApiResult<Json<Vec<TerritoryAccount>>> {
+) -> ApiResult<Json<Vec<TerritoryAccountOut>>> {
     can_write(&who)?;
     dev::set_territory(&state.store, &who.acting(), id, b.institution_ids).await?;
-    Ok(Json(dev::territory(&state.store, &who.actor, id).await?))
+    Ok(Json(listed(dev::territory(&state.store, &who.actor, id).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -519,7 +747,7 @@ pub struct VisitIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/visits", tag = "device", request_body = VisitIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = VisitOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn plan_visit(
     State(state): State<AppState>,
     who: Authed,
@@ -533,7 +761,7 @@ pub async fn plan_visit(
         duration_minutes: b.duration_minutes,
         purpose: b.purpose,
     };
-    Ok(created(dev::plan_visit(&state.store, &who.acting(), input).await?))
+    Ok(created(VisitOut::from(dev::plan_visit(&state.store, &who.acting(), input).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -544,15 +772,15 @@ pub struct VisitDoneIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/visits/{id}/done", tag = "device", params(("id" = Uuid, Path)), request_body = VisitDoneIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = VisitOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn complete_visit(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<VisitDoneIn>,
-) -> ApiResult<Json<Visit>> {
+) -> ApiResult<Json<VisitOut>> {
     can_write(&who)?;
-    Ok(Json(dev::complete_visit(&state.store, &who.acting(), id, &b.notes).await?))
+    Ok(Json(dev::complete_visit(&state.store, &who.acting(), id, &b.notes).await?.into()))
 }
 
 #[derive(Deserialize, IntoParams)]

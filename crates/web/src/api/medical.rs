@@ -671,18 +671,219 @@ pub async fn create_hcp(State(state): State<AppState>, who: Authed, ApiJson(b): 
     Ok(created(HcpOut::from(store_m::create_hcp(&state.store, &who.acting(), b.into()).await?)))
 }
 
+/// A KOL profile: the tier and what the HCP is known for.
+#[derive(Serialize, ToSchema)]
+pub struct KolOut {
+    pub hcp_id: Uuid,
+    /// 1 (national), 2 (regional) or 3 (local).
+    pub tier: i64,
+    pub therapeutic_areas: Vec<String>,
+    pub topics: Vec<String>,
+    pub notes: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<store_m::KolProfile> for KolOut {
+    fn from(k: store_m::KolProfile) -> Self {
+        KolOut {
+            hcp_id: k.hcp_id,
+            tier: k.tier,
+            therapeutic_areas: k.therapeutic_areas.0,
+            topics: k.topics.0,
+            notes: k.notes,
+            created_at: k.created_at,
+            updated_at: k.updated_at,
+        }
+    }
+}
+
+/// Where an HCP works: the institution, a department and their role there.
+#[derive(Serialize, ToSchema)]
+pub struct AffiliationOut {
+    pub id: Uuid,
+    pub hcp_id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub department: String,
+    pub role: String,
+    pub is_primary: bool,
+}
+
+impl From<store_m::Affiliation> for AffiliationOut {
+    fn from(a: store_m::Affiliation) -> Self {
+        AffiliationOut {
+            id: a.id,
+            hcp_id: a.hcp_id,
+            institution_id: a.institution_id,
+            institution_name: a.institution_name,
+            department: a.department,
+            role: a.role,
+            is_primary: a.is_primary,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicationOut {
+    pub id: Uuid,
+    pub hcp_id: Uuid,
+    pub title: String,
+    pub journal: String,
+    pub year: i64,
+    /// Empty when not known.
+    pub pmid: String,
+    /// Empty when not known.
+    pub doi: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store_m::Publication> for PublicationOut {
+    fn from(p: store_m::Publication) -> Self {
+        PublicationOut {
+            id: p.id,
+            hcp_id: p.hcp_id,
+            title: p.title,
+            journal: p.journal,
+            year: p.year,
+            pmid: p.pmid,
+            doi: p.doi,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// One objective of an engagement plan and the progress on it.
+#[derive(Serialize, ToSchema)]
+pub struct ObjectiveOut {
+    pub id: Uuid,
+    pub plan_id: Uuid,
+    pub position: i64,
+    pub text: String,
+    pub target_count: Option<i64>,
+    pub done_count: i64,
+    /// not_started, in_progress, achieved or deferred.
+    pub status: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<store_m::Objective> for ObjectiveOut {
+    fn from(o: store_m::Objective) -> Self {
+        ObjectiveOut {
+            id: o.id,
+            plan_id: o.plan_id,
+            position: o.position,
+            text: o.text,
+            target_count: o.target_count,
+            done_count: o.done_count,
+            status: o.status,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// A KOL's engagement plan for a period (`2026`, `2026-H2`, `2026-Q3`).
+#[derive(Serialize, ToSchema)]
+pub struct PlanOut {
+    pub id: Uuid,
+    pub hcp_id: Uuid,
+    pub period: String,
+    pub owner_user_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub objectives: Vec<ObjectiveOut>,
+}
+
+impl From<store_m::EngagementPlan> for PlanOut {
+    fn from(p: store_m::EngagementPlan) -> Self {
+        PlanOut {
+            id: p.id,
+            hcp_id: p.hcp_id,
+            period: p.period,
+            owner_user_id: p.owner_user_id,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            objectives: p.objectives.into_iter().map(ObjectiveOut::from).collect(),
+        }
+    }
+}
+
+/// A participating site of a study where the HCP, as a Clinbridge user, is PI or investigator.
+#[derive(Serialize, ToSchema)]
+pub struct TrialActivityOut {
+    pub study_id: Uuid,
+    pub study_code: String,
+    pub study_title: String,
+    pub study_status: String,
+    pub site_id: Uuid,
+    pub site_name: String,
+    /// principal_investigator or investigator.
+    pub role: String,
+    pub activated_on: Option<NaiveDate>,
+    pub target_enrollment: i64,
+    /// Participants enrolled (enrolled, randomized, active or completed).
+    pub enrolled: i64,
+}
+
+impl From<store_m::TrialActivity> for TrialActivityOut {
+    fn from(t: store_m::TrialActivity) -> Self {
+        TrialActivityOut {
+            study_id: t.study_id,
+            study_code: t.study_code,
+            study_title: t.study_title,
+            study_status: t.study_status,
+            site_id: t.site_id,
+            site_name: t.site_name,
+            role: t.role.to_string(),
+            activated_on: t.activated_on,
+            target_enrollment: t.target_enrollment,
+            enrolled: t.enrolled,
+        }
+    }
+}
+
+/// An HCP's profile page as data.
+#[derive(Serialize, ToSchema)]
+pub struct HcpProfileOut {
+    pub hcp: HcpOut,
+    pub affiliations: Vec<AffiliationOut>,
+    pub kol: Option<KolOut>,
+    pub publications: Vec<PublicationOut>,
+    /// Latest period first.
+    pub plans: Vec<PlanOut>,
+    pub trial_activity: Vec<TrialActivityOut>,
+    /// The latest interactions (up to 20), newest first.
+    pub interactions: Vec<InteractionOut>,
+    pub requests: Vec<RequestOut>,
+}
+
+impl From<HcpProfile> for HcpProfileOut {
+    fn from(p: HcpProfile) -> Self {
+        HcpProfileOut {
+            hcp: p.hcp.into(),
+            affiliations: p.affiliations.into_iter().map(AffiliationOut::from).collect(),
+            kol: p.kol.map(KolOut::from),
+            publications: p.publications.into_iter().map(PublicationOut::from).collect(),
+            plans: p.plans.into_iter().map(PlanOut::from).collect(),
+            trial_activity: p.trial_activity.into_iter().map(TrialActivityOut::from).collect(),
+            interactions: p.interactions.into_iter().map(InteractionOut::from).collect(),
+            requests: p.requests.into_iter().map(RequestOut::from).collect(),
+        }
+    }
+}
+
 /// The HCP's full profile: affiliations, KOL profile, publications, engagement plans, trial
 /// activity in Clinbridge (when the HCP is a Clinbridge investigator), the latest interactions
 /// and their medical information requests.
 #[utoipa::path(get, path = "/api/v1/medical/hcps/{id}", tag = "medical", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = HcpProfileOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_hcp(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<HcpProfile>> {
+) -> ApiResult<Json<HcpProfileOut>> {
     can_read(&who)?;
-    Ok(Json(store_m::hcp_profile(&state.store, id).await?))
+    Ok(Json(store_m::hcp_profile(&state.store, id).await?.into()))
 }
 
 #[utoipa::path(put, path = "/api/v1/medical/hcps/{id}", tag = "medical", params(("id" = Uuid, Path)), request_body = HcpIn,
@@ -712,17 +913,17 @@ pub struct KolIn {
 
 /// Sets the HCP's KOL profile (creating it the first time).
 #[utoipa::path(put, path = "/api/v1/medical/hcps/{id}/kol", tag = "medical", params(("id" = Uuid, Path)), request_body = KolIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = KolOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_kol(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<KolIn>,
-) -> ApiResult<Json<store_m::KolProfile>> {
+) -> ApiResult<Json<KolOut>> {
     can_write(&who)?;
     let input =
         KolInput { tier: b.tier.to_string(), therapeutic_areas: b.therapeutic_areas, topics: b.topics, notes: b.notes };
-    Ok(Json(store_m::set_kol_profile(&state.store, &who.acting(), id, input).await?))
+    Ok(Json(store_m::set_kol_profile(&state.store, &who.acting(), id, input).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -740,13 +941,13 @@ pub struct AffiliationIn {
 
 /// Replaces the HCP's affiliations (the body is the whole list).
 #[utoipa::path(put, path = "/api/v1/medical/hcps/{id}/affiliations", tag = "medical", params(("id" = Uuid, Path)), request_body = [AffiliationIn],
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = [AffiliationOut]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_affiliations(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<Vec<AffiliationIn>>,
-) -> ApiResult<Json<Vec<store_m::Affiliation>>> {
+) -> ApiResult<Json<Vec<AffiliationOut>>> {
     can_write(&who)?;
     let input = b
         .into_iter()
@@ -757,7 +958,8 @@ pub async fn set_affiliations(
             is_primary: a.is_primary,
         })
         .collect();
-    Ok(Json(store_m::set_affiliations(&state.store, &who.acting(), id, input).await?))
+    let list = store_m::set_affiliations(&state.store, &who.acting(), id, input).await?;
+    Ok(Json(list.into_iter().map(AffiliationOut::from).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -774,7 +976,7 @@ pub struct PublicationIn {
 
 /// Adds publications to the HCP (the body is a list). All or nothing.
 #[utoipa::path(post, path = "/api/v1/medical/hcps/{id}/publications", tag = "medical", params(("id" = Uuid, Path)), request_body = [PublicationIn],
-    responses((status = 201, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = [PublicationOut]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_publications(
     State(state): State<AppState>,
     who: Authed,
@@ -786,14 +988,15 @@ pub async fn add_publications(
         .into_iter()
         .map(|p| PublicationInput { title: p.title, journal: p.journal, year: p.year, pmid: p.pmid, doi: p.doi })
         .collect();
-    Ok(created(store_m::add_publications(&state.store, &who.acting(), id, input).await?))
+    let added = store_m::add_publications(&state.store, &who.acting(), id, input).await?;
+    Ok(created(added.into_iter().map(PublicationOut::from).collect::<Vec<_>>()))
 }
 
 /// Imports publications from CSV (the body; header `title,journal,year,pmid,doi`). All or
 /// nothing: every bad row is answered (`row 4: year`).
 #[utoipa::path(post, path = "/api/v1/medical/hcps/{id}/publications.csv", tag = "medical", params(("id" = Uuid, Path)),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 201, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = [PublicationOut]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn import_publications(
     State(state): State<AppState>,
     who: Authed,
@@ -802,7 +1005,8 @@ pub async fn import_publications(
 ) -> ApiResult<Response> {
     can_write(&who)?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::field("csv", "is not UTF-8 text"))?;
-    Ok(created(store_m::import_publications_csv(&state.store, &who.acting(), id, text).await?))
+    let added = store_m::import_publications_csv(&state.store, &who.acting(), id, text).await?;
+    Ok(created(added.into_iter().map(PublicationOut::from).collect::<Vec<_>>()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/medical/publications/{id}", tag = "medical", params(("id" = Uuid, Path)),
@@ -841,13 +1045,13 @@ pub struct PlanIn {
 /// period's objectives.
 #[utoipa::path(put, path = "/api/v1/medical/hcps/{id}/plans/{period}", tag = "medical",
     params(("id" = Uuid, Path), ("period" = String, Path)), request_body = PlanIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PlanOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_plan(
     State(state): State<AppState>,
     who: Authed,
     ApiPath((id, period)): ApiPath<(Uuid, String)>,
     ApiJson(b): ApiJson<PlanIn>,
-) -> ApiResult<Json<store_m::EngagementPlan>> {
+) -> ApiResult<Json<PlanOut>> {
     can_write(&who)?;
     let objectives = b
         .objectives
@@ -859,7 +1063,9 @@ pub async fn set_plan(
             status: o.status,
         })
         .collect();
-    Ok(Json(store_m::set_engagement_plan(&state.store, &who.acting(), id, &period, b.owner_user_id, objectives).await?))
+    let plan =
+        store_m::set_engagement_plan(&state.store, &who.acting(), id, &period, b.owner_user_id, objectives).await?;
+    Ok(Json(plan.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -874,16 +1080,16 @@ pub struct ObjectiveProgressIn {
 
 /// Records progress on one objective of an engagement plan.
 #[utoipa::path(put, path = "/api/v1/medical/objectives/{id}", tag = "medical", params(("id" = Uuid, Path)), request_body = ObjectiveProgressIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ObjectiveOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_objective(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<ObjectiveProgressIn>,
-) -> ApiResult<Json<store_m::Objective>> {
+) -> ApiResult<Json<ObjectiveOut>> {
     can_write(&who)?;
     let status = b.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    Ok(Json(store_m::update_objective(&state.store, &who.acting(), id, b.done_count, status).await?))
+    Ok(Json(store_m::update_objective(&state.store, &who.acting(), id, b.done_count, status).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
