@@ -329,6 +329,11 @@ async fn the_openapi_document_names_the_fields_answered(db: &TestDb) {
         ("/api/v1/device/cases".into(), "CaseOut"),
         ("/api/v1/device/specialists".into(), "SpecialistOut"),
         (format!("/api/v1/device/specialists/{specialist}/territory"), "TerritoryAccountOut"),
+        ("/api/v1/device/tickets".into(), "TicketOut"),
+        ("/api/v1/device/coverage".into(), "CoverageOut"),
+        ("/api/v1/device/feedback".into(), "FeedbackOut"),
+        ("/api/v1/device/feedback/board".into(), "BoardCellOut"),
+        ("/api/v1/device/courses".into(), "CourseOut"),
     ] {
         let props = doc["components"]["schemas"][schema]["properties"].as_object();
         let mut documented: Vec<&String> = props.unwrap_or_else(|| panic!("{schema} is documented")).keys().collect();

@@ -484,6 +484,8 @@ async fn the_openapi_document_resolves_the_medical_schemas(db: &TestDb) {
         "PlanOut",
         "ObjectiveOut",
         "TrialActivityOut",
+        "InsightBoardOut",
+        "BoardRowOut",
     ] {
         assert!(doc["components"]["schemas"][name].is_object(), "{name}");
     }
@@ -506,6 +508,11 @@ async fn the_openapi_document_resolves_the_medical_schemas(db: &TestDb) {
     }
     if profile["kol"].is_object() {
         assert_eq!(keys(&profile["kol"]), documented("KolOut"));
+    }
+    let board: Value = msl.get(url(&app, "/insight-board")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(keys(&board), documented("InsightBoardOut"));
+    if let Some(first) = board["by_category"].as_array().and_then(|a| a.first()) {
+        assert_eq!(keys(first), documented("BoardRowOut"));
     }
     let op = &doc["paths"]["/api/v1/medical/hcps/{id}"]["get"]["responses"]["200"]["content"]["application/json"];
     assert_eq!(op["schema"]["$ref"], "#/components/schemas/HcpProfileOut");

@@ -311,7 +311,8 @@ impl From<Visit> for VisitOut {
     }
 }
 
-fn listed<T, O: From<T>>(list: Vec<T>) -> Vec<O> {
+/// A list of the store's records as their output type.
+pub fn listed<T, O: From<T>>(list: Vec<T>) -> Vec<O> {
     list.into_iter().map(O::from).collect()
 }
 

@@ -2,7 +2,7 @@
 //! reporting clocks, in-service trainings with competency sign-offs, competency coverage,
 //! product feedback and its board, and courses with enrollments. Access as in `device.rs`.
 
-use super::device::{can_read, can_write, created, today};
+use super::device::{can_read, can_write, created, listed, today};
 use super::{ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use crate::auth::Authed;
@@ -11,7 +11,7 @@ use crate::routes::Routes;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use clinbridge_core::device::{
     AttendeeInput, ComplaintInput, CourseInput, FeedbackInput, ModuleInput, SignSide, TicketInput, TrainingInput,
 };
@@ -54,6 +54,163 @@ pub fn register(r: Routes) -> Routes {
         .post("/api/v1/device/enrollments/{id}/modules/{module}", complete_module)
 }
 
+// ---------------------------------------------------------------- outputs
+
+/// A support ticket about a product at an account.
+#[derive(Serialize, ToSchema)]
+pub struct TicketOut {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub serial_or_lot: String,
+    pub description: String,
+    /// open, investigating, resolved or closed.
+    pub status: String,
+    pub resolution: String,
+    pub opened_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Ticket> for TicketOut {
+    fn from(t: Ticket) -> Self {
+        TicketOut {
+            id: t.id,
+            institution_id: t.institution_id,
+            institution_name: t.institution_name,
+            product_id: t.product_id,
+            product_name: t.product_name,
+            serial_or_lot: t.serial_or_lot,
+            description: t.description,
+            status: t.status,
+            resolution: t.resolution,
+            opened_by: t.opened_by,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+        }
+    }
+}
+
+/// How much of the curriculum an account's trained staff have signed off.
+#[derive(Serialize, ToSchema)]
+pub struct CoverageOut {
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    /// Attendee × competency pairs taught.
+    pub taught: i64,
+    /// Of those, signed by trainer and trainee.
+    pub signed: i64,
+    /// Attendees holding a certificate valid today.
+    pub certified: i64,
+}
+
+impl From<Coverage> for CoverageOut {
+    fn from(c: Coverage) -> Self {
+        CoverageOut {
+            institution_id: c.institution_id,
+            institution_name: c.institution_name,
+            taught: c.taught,
+            signed: c.signed,
+            certified: c.certified,
+        }
+    }
+}
+
+/// A piece of product feedback heard at an account, with its votes.
+#[derive(Serialize, ToSchema)]
+pub struct FeedbackOut {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub product_id: Uuid,
+    pub product_name: String,
+    /// usability, feature, reliability, labeling, packaging, training or other.
+    pub category: String,
+    pub text: String,
+    /// new, under_review, planned, declined or shipped.
+    pub status: String,
+    pub votes: i64,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Feedback> for FeedbackOut {
+    fn from(f: Feedback) -> Self {
+        FeedbackOut {
+            id: f.id,
+            institution_id: f.institution_id,
+            institution_name: f.institution_name,
+            product_id: f.product_id,
+            product_name: f.product_name,
+            category: f.category,
+            text: f.text,
+            status: f.status,
+            votes: f.votes,
+            created_by: f.created_by,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+        }
+    }
+}
+
+/// One cell of the feedback board: a product and a category.
+#[derive(Serialize, ToSchema)]
+pub struct BoardCellOut {
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub category: String,
+    pub items: i64,
+    pub votes: i64,
+    /// Items still open (new, under review or planned).
+    pub open_items: i64,
+}
+
+impl From<BoardCell> for BoardCellOut {
+    fn from(b: BoardCell) -> Self {
+        BoardCellOut {
+            product_id: b.product_id,
+            product_name: b.product_name,
+            category: b.category,
+            items: b.items,
+            votes: b.votes,
+            open_items: b.open_items,
+        }
+    }
+}
+
+/// A course with its continuing-education credits.
+#[derive(Serialize, ToSchema)]
+pub struct CourseOut {
+    pub id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub product_id: Option<Uuid>,
+    pub credits: f64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<dev::Course> for CourseOut {
+    fn from(c: dev::Course) -> Self {
+        CourseOut {
+            id: c.id,
+            title: c.title,
+            description: c.description,
+            product_id: c.product_id,
+            credits: c.credits,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
 // ---------------------------------------------------------------- tickets
 
 #[derive(Deserialize, IntoParams)]
@@ -69,12 +226,12 @@ pub struct TicketQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/device/tickets", tag = "device", params(TicketQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [TicketOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_tickets(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<TicketQuery>,
-) -> ApiResult<Json<Vec<Ticket>>> {
+) -> ApiResult<Json<Vec<TicketOut>>> {
     can_read(&who)?;
     let f = TicketFilter {
         institution_id: q.institution,
@@ -82,7 +239,7 @@ pub async fn list_tickets(
         status: q.status.filter(|s| !s.trim().is_empty()),
         open_only: q.open_only,
     };
-    Ok(Json(dev::tickets(&state.store, &who.actor, &f).await?))
+    Ok(Json(listed(dev::tickets(&state.store, &who.actor, &f).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -96,7 +253,7 @@ pub struct TicketIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/tickets", tag = "device", request_body = TicketIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TicketOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn open_ticket(
     State(state): State<AppState>,
     who: Authed,
@@ -109,7 +266,7 @@ pub async fn open_ticket(
         serial_or_lot: b.serial_or_lot,
         description: b.description,
     };
-    Ok(created(dev::open_ticket(&state.store, &who.acting(), input).await?))
+    Ok(created(TicketOut::from(dev::open_ticket(&state.store, &who.acting(), input).await?)))
 }
 
 /// A ticket with its troubleshooting log and, once escalated, its complaint.
@@ -152,15 +309,15 @@ pub struct TicketStatusIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/tickets/{id}/status", tag = "device", params(("id" = Uuid, Path)), request_body = TicketStatusIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TicketOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_ticket_status(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<TicketStatusIn>,
-) -> ApiResult<Json<Ticket>> {
+) -> ApiResult<Json<TicketOut>> {
     can_write(&who)?;
-    Ok(Json(dev::set_ticket_status(&state.store, &who.acting(), id, &b.status, &b.resolution).await?))
+    Ok(Json(dev::set_ticket_status(&state.store, &who.acting(), id, &b.status, &b.resolution).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -476,10 +633,10 @@ pub async fn sign(
 
 /// Competency coverage per account: staff taught, signed off and holding a live certificate.
 #[utoipa::path(get, path = "/api/v1/device/coverage", tag = "device",
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
-pub async fn coverage(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<Coverage>>> {
+    responses((status = 200, body = [CoverageOut]), (status = 403, body = ErrorBody)))]
+pub async fn coverage(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<CoverageOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::competency_coverage(&state.store, &who.actor, today(&who)).await?))
+    Ok(Json(listed(dev::competency_coverage(&state.store, &who.actor, today(&who)).await?)))
 }
 
 // ---------------------------------------------------------------- feedback
@@ -491,14 +648,14 @@ pub struct ProductQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/device/feedback", tag = "device", params(ProductQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [FeedbackOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_feedback(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<ProductQuery>,
-) -> ApiResult<Json<Vec<Feedback>>> {
+) -> ApiResult<Json<Vec<FeedbackOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::feedback(&state.store, &who.actor, q.product).await?))
+    Ok(Json(listed(dev::feedback(&state.store, &who.actor, q.product).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -511,7 +668,7 @@ pub struct FeedbackIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/feedback", tag = "device", request_body = FeedbackIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = FeedbackOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn submit_feedback(
     State(state): State<AppState>,
     who: Authed,
@@ -524,15 +681,19 @@ pub async fn submit_feedback(
         category: b.category,
         text: b.text,
     };
-    Ok(created(dev::submit_feedback(&state.store, &who.acting(), input).await?))
+    Ok(created(FeedbackOut::from(dev::submit_feedback(&state.store, &who.acting(), input).await?)))
 }
 
 /// Adds the caller's vote (once per user; a second vote changes nothing).
 #[utoipa::path(post, path = "/api/v1/device/feedback/{id}/vote", tag = "device", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn vote(State(state): State<AppState>, who: Authed, ApiPath(id): ApiPath<Uuid>) -> ApiResult<Json<Feedback>> {
+    responses((status = 200, body = FeedbackOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn vote(
+    State(state): State<AppState>,
+    who: Authed,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<FeedbackOut>> {
     can_write(&who)?;
-    Ok(Json(dev::vote(&state.store, &who.acting(), id).await?))
+    Ok(Json(dev::vote(&state.store, &who.acting(), id).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -542,32 +703,32 @@ pub struct FeedbackStatusIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/feedback/{id}/status", tag = "device", params(("id" = Uuid, Path)), request_body = FeedbackStatusIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = FeedbackOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_feedback_status(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<FeedbackStatusIn>,
-) -> ApiResult<Json<Feedback>> {
+) -> ApiResult<Json<FeedbackOut>> {
     can_write(&who)?;
-    Ok(Json(dev::set_feedback_status(&state.store, &who.acting(), id, &b.status).await?))
+    Ok(Json(dev::set_feedback_status(&state.store, &who.acting(), id, &b.status).await?.into()))
 }
 
 /// Feedback counted by product and category.
 #[utoipa::path(get, path = "/api/v1/device/feedback/board", tag = "device",
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
-pub async fn board(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<BoardCell>>> {
+    responses((status = 200, body = [BoardCellOut]), (status = 403, body = ErrorBody)))]
+pub async fn board(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<BoardCellOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::feedback_board(&state.store, &who.actor).await?))
+    Ok(Json(listed(dev::feedback_board(&state.store, &who.actor).await?)))
 }
 
 // ---------------------------------------------------------------- courses
 
 #[utoipa::path(get, path = "/api/v1/device/courses", tag = "device",
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
-pub async fn list_courses(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<dev::Course>>> {
+    responses((status = 200, body = [CourseOut]), (status = 403, body = ErrorBody)))]
+pub async fn list_courses(State(state): State<AppState>, who: Authed) -> ApiResult<Json<Vec<CourseOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::courses(&state.store, &who.actor).await?))
+    Ok(Json(listed(dev::courses(&state.store, &who.actor).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1580,17 +1580,58 @@ fn board_query(p: &BoardParams) -> ApiResult<BoardQuery> {
     Ok(BoardQuery { from, to, granularity })
 }
 
+/// One row of the insight board: a tag, category or product, its count per period (aligned
+/// with the board's `periods`) and its total.
+#[derive(Serialize, ToSchema)]
+pub struct BoardRowOut {
+    pub key: String,
+    pub label: String,
+    pub counts: Vec<i64>,
+    pub total: i64,
+}
+
+impl From<store_m::BoardRow> for BoardRowOut {
+    fn from(r: store_m::BoardRow) -> Self {
+        BoardRowOut { key: r.key, label: r.label, counts: r.counts, total: r.total }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InsightBoardOut {
+    /// The months (`2026-05`) or quarters (`2026-Q2`) of the span, in order.
+    pub periods: Vec<String>,
+    /// Insights per period.
+    pub totals: Vec<i64>,
+    pub by_tag: Vec<BoardRowOut>,
+    pub by_category: Vec<BoardRowOut>,
+    /// Insights without a product are counted under the empty key.
+    pub by_product: Vec<BoardRowOut>,
+}
+
+impl From<InsightBoard> for InsightBoardOut {
+    fn from(b: InsightBoard) -> Self {
+        let rows = |list: Vec<store_m::BoardRow>| list.into_iter().map(BoardRowOut::from).collect();
+        InsightBoardOut {
+            periods: b.periods,
+            totals: b.totals,
+            by_tag: rows(b.by_tag),
+            by_category: rows(b.by_category),
+            by_product: rows(b.by_product),
+        }
+    }
+}
+
 /// The insight board: insights heard in the span, counted per period by tag, by category and
 /// by product.
 #[utoipa::path(get, path = "/api/v1/medical/insight-board", tag = "medical", params(BoardParams),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = InsightBoardOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn insight_board(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(p): ApiQuery<BoardParams>,
-) -> ApiResult<Json<InsightBoard>> {
+) -> ApiResult<Json<InsightBoardOut>> {
     can_read(&who)?;
-    Ok(Json(store_m::insight_board(&state.store, &board_query(&p)?).await?))
+    Ok(Json(store_m::insight_board(&state.store, &board_query(&p)?).await?.into()))
 }
 
 #[derive(Deserialize, IntoParams)]
