@@ -334,6 +334,7 @@ async fn the_openapi_document_names_the_fields_answered(db: &TestDb) {
         ("/api/v1/device/feedback".into(), "FeedbackOut"),
         ("/api/v1/device/feedback/board".into(), "BoardCellOut"),
         ("/api/v1/device/courses".into(), "CourseOut"),
+        ("/api/v1/device/complaints".into(), "ComplaintOut"),
     ] {
         let props = doc["components"]["schemas"][schema]["properties"].as_object();
         let mut documented: Vec<&String> = props.unwrap_or_else(|| panic!("{schema} is documented")).keys().collect();
@@ -346,4 +347,12 @@ async fn the_openapi_document_names_the_fields_answered(db: &TestDb) {
     }
     let listed = &doc["paths"]["/api/v1/device/cases"]["get"]["responses"]["200"]["content"]["application/json"];
     assert_eq!(listed["schema"]["items"]["$ref"], "#/components/schemas/CaseOut");
+    // The urgent complaint's standing is described too.
+    let complaint = get(&c, &app, &format!("/api/v1/device/complaints/{}", app.world.device.urgent_complaint)).await;
+    let mut answered: Vec<&String> = complaint["standing"].as_object().unwrap().keys().collect();
+    answered.sort();
+    let mut documented: Vec<&String> =
+        doc["components"]["schemas"]["StandingOut"]["properties"].as_object().unwrap().keys().collect();
+    documented.sort();
+    assert_eq!(answered, documented);
 }

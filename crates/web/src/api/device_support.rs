@@ -218,7 +218,7 @@ impl From<dev::Course> for CourseOut {
 pub struct TicketQuery {
     pub institution: Option<Uuid>,
     pub product: Option<Uuid>,
-    /// open, in_progress, resolved or closed.
+    /// open, investigating, resolved or closed.
     pub status: Option<String>,
     /// Leave out closed tickets.
     #[serde(default)]
@@ -364,22 +364,91 @@ pub async fn escalate(
 
 // ---------------------------------------------------------------- complaints
 
-#[derive(Serialize)]
-pub struct ComplaintRow {
-    #[serde(flatten)]
-    pub complaint: Complaint,
+/// How a complaint stands against its reporting clock today.
+#[derive(Serialize, ToSchema)]
+pub struct StandingOut {
+    pub due_on: NaiveDate,
+    /// 0 on the due day, negative once past it.
+    pub days_remaining: i64,
+    pub overdue: bool,
+    pub reported: bool,
+}
+
+/// A complaint (ISO 13485 8.2.2, 21 CFR 820.198) with its reporting clock as it stands today.
+#[derive(Serialize, ToSchema)]
+pub struct ComplaintOut {
+    pub id: Uuid,
+    pub ticket_id: Uuid,
+    pub device_name: String,
+    pub udi: String,
+    pub received_on: NaiveDate,
+    /// Day 0 of the reporting clock.
+    pub aware_on: NaiveDate,
+    pub complainant_name: String,
+    pub complainant_contact: String,
+    pub nature: String,
+    pub details: String,
+    pub investigation: String,
+    pub no_investigation_reason: String,
+    pub corrective_action: String,
+    pub reply: String,
+    /// death, serious_injury, malfunction or not_reportable; null until decided.
+    pub reportability: Option<String>,
+    pub remedial_action: bool,
+    pub rationale: String,
+    pub report_clock: Option<String>,
+    pub report_due_on: Option<NaiveDate>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<Uuid>,
+    pub reported_on: Option<NaiveDate>,
+    pub status: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     /// Days until the report is due (negative once late); null before reportability is decided.
     pub days_remaining: Option<i64>,
     pub overdue: bool,
-    pub standing: Option<ReportStanding>,
+    pub standing: Option<StandingOut>,
 }
 
-fn complaint_row(complaint: Complaint, standing: Option<ReportStanding>) -> ComplaintRow {
-    ComplaintRow {
+fn complaint_row(c: Complaint, standing: Option<ReportStanding>) -> ComplaintOut {
+    ComplaintOut {
         days_remaining: standing.map(|s| s.days_remaining),
         overdue: standing.is_some_and(|s| s.overdue),
-        standing,
-        complaint,
+        standing: standing.map(|s| StandingOut {
+            due_on: s.due_on,
+            days_remaining: s.days_remaining,
+            overdue: s.overdue,
+            reported: s.reported,
+        }),
+        id: c.id,
+        ticket_id: c.ticket_id,
+        device_name: c.device_name,
+        udi: c.udi,
+        received_on: c.received_on,
+        aware_on: c.aware_on,
+        complainant_name: c.complainant_name,
+        complainant_contact: c.complainant_contact,
+        nature: c.nature,
+        details: c.details,
+        investigation: c.investigation,
+        no_investigation_reason: c.no_investigation_reason,
+        corrective_action: c.corrective_action,
+        reply: c.reply,
+        reportability: c.reportability,
+        remedial_action: c.remedial_action,
+        rationale: c.rationale,
+        report_clock: c.report_clock,
+        report_due_on: c.report_due_on,
+        decided_at: c.decided_at,
+        decided_by: c.decided_by,
+        reported_on: c.reported_on,
+        status: c.status,
+        closed_at: c.closed_at,
+        closed_by: c.closed_by,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
     }
 }
 
@@ -393,31 +462,31 @@ pub struct ComplaintQuery {
 
 /// Complaints, soonest report due first, with days remaining and whether overdue.
 #[utoipa::path(get, path = "/api/v1/device/complaints", tag = "device", params(ComplaintQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [ComplaintOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_complaints(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<ComplaintQuery>,
-) -> ApiResult<Json<Vec<ComplaintRow>>> {
+) -> ApiResult<Json<Vec<ComplaintOut>>> {
     can_read(&who)?;
     let rows = dev::complaint_deadlines(&state.store, &who.actor, today(&who), q.open_only).await?;
     Ok(Json(rows.into_iter().map(|d| complaint_row(d.complaint, d.standing)).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/device/complaints/{id}", tag = "device", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ComplaintOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_complaint(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<ComplaintRow>> {
+) -> ApiResult<Json<ComplaintOut>> {
     can_read(&who)?;
     let c = dev::complaint(&state.store, &who.actor, id).await?;
     let s = c.standing(today(&who));
     Ok(Json(complaint_row(c, s)))
 }
 
-fn row_now(who: &Authed, c: Complaint) -> Json<ComplaintRow> {
+fn row_now(who: &Authed, c: Complaint) -> Json<ComplaintOut> {
     let s = c.standing(today(who));
     Json(complaint_row(c, s))
 }
@@ -432,13 +501,13 @@ pub struct HandlingIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/complaints/{id}/handling", tag = "device", params(("id" = Uuid, Path)), request_body = HandlingIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ComplaintOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn record_handling(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<HandlingIn>,
-) -> ApiResult<Json<ComplaintRow>> {
+) -> ApiResult<Json<ComplaintOut>> {
     can_write(&who)?;
     let h = ComplaintHandling {
         investigation: b.investigation,
@@ -464,13 +533,13 @@ pub struct ReportabilityIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/complaints/{id}/reportability", tag = "device", params(("id" = Uuid, Path)), request_body = ReportabilityIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ComplaintOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn decide_reportability(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<ReportabilityIn>,
-) -> ApiResult<Json<ComplaintRow>> {
+) -> ApiResult<Json<ComplaintOut>> {
     can_write(&who)?;
     let c =
         dev::decide_reportability(&state.store, &who.acting(), id, &b.reportability, b.remedial_action, &b.rationale)
@@ -485,25 +554,25 @@ pub struct ReportedIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/complaints/{id}/reported", tag = "device", params(("id" = Uuid, Path)), request_body = ReportedIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ComplaintOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn mark_reported(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<ReportedIn>,
-) -> ApiResult<Json<ComplaintRow>> {
+) -> ApiResult<Json<ComplaintOut>> {
     can_write(&who)?;
     let c = dev::mark_reported(&state.store, &who.acting(), id, b.reported_on).await?;
     Ok(row_now(&who, c))
 }
 
 #[utoipa::path(post, path = "/api/v1/device/complaints/{id}/close", tag = "device", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ComplaintOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn close_complaint(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<ComplaintRow>> {
+) -> ApiResult<Json<ComplaintOut>> {
     can_write(&who)?;
     let c = dev::close_complaint(&state.store, &who.acting(), id).await?;
     Ok(row_now(&who, c))
