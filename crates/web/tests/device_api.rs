@@ -335,6 +335,7 @@ async fn the_openapi_document_names_the_fields_answered(db: &TestDb) {
         ("/api/v1/device/feedback/board".into(), "BoardCellOut"),
         ("/api/v1/device/courses".into(), "CourseOut"),
         ("/api/v1/device/complaints".into(), "ComplaintOut"),
+        ("/api/v1/device/trainings".into(), "TrainingOut"),
     ] {
         let props = doc["components"]["schemas"][schema]["properties"].as_object();
         let mut documented: Vec<&String> = props.unwrap_or_else(|| panic!("{schema} is documented")).keys().collect();
@@ -347,6 +348,22 @@ async fn the_openapi_document_names_the_fields_answered(db: &TestDb) {
     }
     let listed = &doc["paths"]["/api/v1/device/cases"]["get"]["responses"]["200"]["content"]["application/json"];
     assert_eq!(listed["schema"]["items"]["$ref"], "#/components/schemas/CaseOut");
+    // Attendees and enrollments, answered inside a training's and a course's detail.
+    let fields = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let trainings = get(&c, &app, "/api/v1/device/trainings").await;
+    let training = get(&c, &app, &format!("/api/v1/device/trainings/{}", trainings[0]["id"].as_str().unwrap())).await;
+    assert_eq!(fields(&training["attendees"][0]), fields(&doc["components"]["schemas"]["AttendeeOut"]["properties"]));
+    let courses = get(&c, &app, "/api/v1/device/courses").await;
+    for course in courses.as_array().unwrap() {
+        let detail = get(&c, &app, &format!("/api/v1/device/courses/{}", course["id"].as_str().unwrap())).await;
+        if let Some(first) = detail["enrollments"].as_array().and_then(|a| a.first()) {
+            assert_eq!(fields(first), fields(&doc["components"]["schemas"]["EnrollmentOut"]["properties"]));
+        }
+    }
     // The urgent complaint's standing is described too.
     let complaint = get(&c, &app, &format!("/api/v1/device/complaints/{}", app.world.device.urgent_complaint)).await;
     let mut answered: Vec<&String> = complaint["standing"].as_object().unwrap().keys().collect();

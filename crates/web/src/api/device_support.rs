@@ -185,6 +185,131 @@ impl From<BoardCell> for BoardCellOut {
     }
 }
 
+/// An entry of a ticket's troubleshooting log.
+#[derive(Serialize, ToSchema)]
+pub struct TicketEntryOut {
+    pub id: Uuid,
+    pub ticket_id: Uuid,
+    pub author_user_id: Option<Uuid>,
+    pub author_name: Option<String>,
+    pub at: DateTime<Utc>,
+    pub text: String,
+}
+
+impl From<TicketEntry> for TicketEntryOut {
+    fn from(e: TicketEntry) -> Self {
+        TicketEntryOut {
+            id: e.id,
+            ticket_id: e.ticket_id,
+            author_user_id: e.author_user_id,
+            author_name: e.author_name,
+            at: e.at,
+            text: e.text,
+        }
+    }
+}
+
+/// An in-service training at an account on a product.
+#[derive(Serialize, ToSchema)]
+pub struct TrainingOut {
+    pub id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub department: String,
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub competencies: Vec<String>,
+    pub held_on: NaiveDate,
+    pub trainer_user_id: Uuid,
+    pub trainer_name: String,
+    /// How long the certificates it gives last.
+    pub validity_months: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Training> for TrainingOut {
+    fn from(t: Training) -> Self {
+        TrainingOut {
+            id: t.id,
+            institution_id: t.institution_id,
+            institution_name: t.institution_name,
+            department: t.department,
+            product_id: t.product_id,
+            product_name: t.product_name,
+            competencies: t.competencies.0,
+            held_on: t.held_on,
+            trainer_user_id: t.trainer_user_id,
+            trainer_name: t.trainer_name,
+            validity_months: t.validity_months,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A member of staff who attended an in-service, and their certificate once every competency
+/// is signed by both sides.
+#[derive(Serialize, ToSchema)]
+pub struct AttendeeOut {
+    pub id: Uuid,
+    pub training_id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub email: String,
+    pub certificate_expires_on: Option<NaiveDate>,
+}
+
+impl From<Attendee> for AttendeeOut {
+    fn from(a: Attendee) -> Self {
+        AttendeeOut {
+            id: a.id,
+            training_id: a.training_id,
+            name: a.name,
+            role: a.role,
+            email: a.email,
+            certificate_expires_on: a.certificate_expires_on,
+        }
+    }
+}
+
+/// A learner enrolled in a course, with their progress and the credits earned.
+#[derive(Serialize, ToSchema)]
+pub struct EnrollmentOut {
+    pub id: Uuid,
+    pub course_id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub name: String,
+    pub role: String,
+    pub email: String,
+    pub enrolled_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub modules_done: i64,
+    pub modules_total: i64,
+    /// The course's credits once complete, 0 before.
+    pub credits_earned: f64,
+}
+
+impl From<Enrollment> for EnrollmentOut {
+    fn from(e: Enrollment) -> Self {
+        EnrollmentOut {
+            id: e.id,
+            course_id: e.course_id,
+            institution_id: e.institution_id,
+            institution_name: e.institution_name,
+            name: e.name,
+            role: e.role,
+            email: e.email,
+            enrolled_at: e.enrolled_at,
+            completed_at: e.completed_at,
+            modules_done: e.modules_done,
+            modules_total: e.modules_total,
+            credits_earned: e.credits_earned,
+        }
+    }
+}
+
 /// A course with its continuing-education credits.
 #[derive(Serialize, ToSchema)]
 pub struct CourseOut {
@@ -288,7 +413,7 @@ pub struct LogIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/tickets/{id}/log", tag = "device", params(("id" = Uuid, Path)), request_body = LogIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TicketEntryOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn log_ticket(
     State(state): State<AppState>,
     who: Authed,
@@ -297,7 +422,7 @@ pub async fn log_ticket(
 ) -> ApiResult<Response> {
     can_write(&who)?;
     let e: TicketEntry = dev::log_troubleshooting(&state.store, &who.acting(), id, &b.text).await?;
-    Ok(created(e))
+    Ok(created(TicketEntryOut::from(e)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -587,14 +712,14 @@ pub struct InstitutionQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/device/trainings", tag = "device", params(InstitutionQuery),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [TrainingOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_trainings(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<InstitutionQuery>,
-) -> ApiResult<Json<Vec<Training>>> {
+) -> ApiResult<Json<Vec<TrainingOut>>> {
     can_read(&who)?;
-    Ok(Json(dev::trainings(&state.store, &who.actor, q.institution).await?))
+    Ok(Json(listed(dev::trainings(&state.store, &who.actor, q.institution).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -663,7 +788,7 @@ pub async fn get_training(
 }
 
 #[utoipa::path(post, path = "/api/v1/device/trainings/{id}/attendees", tag = "device", params(("id" = Uuid, Path)), request_body = AttendeeIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = AttendeeOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_attendee(
     State(state): State<AppState>,
     who: Authed,
@@ -672,7 +797,7 @@ pub async fn add_attendee(
 ) -> ApiResult<Response> {
     can_write(&who)?;
     let a: Attendee = dev::add_attendee(&state.store, &who.acting(), id, b.into()).await?;
-    Ok(created(a))
+    Ok(created(AttendeeOut::from(a)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -689,15 +814,15 @@ pub struct SignIn {
 /// Signs one competency for an attendee, as trainer or trainee; once every competency is
 /// signed by both the attendee's certificate gets its expiry.
 #[utoipa::path(post, path = "/api/v1/device/attendees/{id}/signoffs", tag = "device", params(("id" = Uuid, Path)), request_body = SignIn,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AttendeeOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn sign(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<SignIn>,
-) -> ApiResult<Json<Attendee>> {
+) -> ApiResult<Json<AttendeeOut>> {
     can_write(&who)?;
-    Ok(Json(dev::sign_competency(&state.store, &who.acting(), id, &b.competency, b.side, &b.signed_name).await?))
+    Ok(Json(dev::sign_competency(&state.store, &who.acting(), id, &b.competency, b.side, &b.signed_name).await?.into()))
 }
 
 /// Competency coverage per account: staff taught, signed off and holding a live certificate.
@@ -861,7 +986,7 @@ pub struct EnrollIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/courses/{id}/enrollments", tag = "device", params(("id" = Uuid, Path)), request_body = EnrollIn,
-    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = EnrollmentOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn enroll(
     State(state): State<AppState>,
     who: Authed,
@@ -871,18 +996,18 @@ pub async fn enroll(
     can_write(&who)?;
     let person = AttendeeInput { name: b.name, role: b.role, email: b.email };
     let e: Enrollment = dev::enroll(&state.store, &who.acting(), id, b.institution_id, person).await?;
-    Ok(created(e))
+    Ok(created(EnrollmentOut::from(e)))
 }
 
 /// Marks one module of an enrollment done.
 #[utoipa::path(post, path = "/api/v1/device/enrollments/{id}/modules/{module}", tag = "device",
     params(("id" = Uuid, Path), ("module" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = EnrollmentOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn complete_module(
     State(state): State<AppState>,
     who: Authed,
     ApiPath((id, module)): ApiPath<(Uuid, Uuid)>,
-) -> ApiResult<Json<Enrollment>> {
+) -> ApiResult<Json<EnrollmentOut>> {
     can_write(&who)?;
-    Ok(Json(dev::complete_module(&state.store, &who.acting(), id, module).await?))
+    Ok(Json(dev::complete_module(&state.store, &who.acting(), id, module).await?.into()))
 }
