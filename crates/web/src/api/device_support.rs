@@ -647,7 +647,7 @@ pub async fn record_handling(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportabilityIn {
-    /// reportable or not_reportable.
+    /// death, serious_injury or malfunction (reportable: the clock starts), or not_reportable.
     pub reportability: String,
     /// Whether remedial action is needed to prevent an unreasonable risk (the 5-work-day clock).
     #[serde(default)]
