@@ -90,9 +90,11 @@ pub(crate) async fn records_named_in(
     for chunk in names.chunks(NAMES_PER_STATEMENT) {
         let rows: Vec<Record> = match tx.conn() {
             crate::db::Conn::Postgres(c) => {
-                let sql = format!(
-                    "SELECT x.* FROM unnest($2::text[]) AS n(name)
-                     CROSS JOIN LATERAL ({RECORD_SELECT} WHERE r.study_id = $1 AND r.record = n.name) x"
+                // Only the key lookup is lateral: the sites come in one join for the hundred.
+                let sql = RECORD_SELECT.replace(
+                    "FROM edc_records r",
+                    "FROM unnest($2::text[]) AS n(name)
+                     CROSS JOIN LATERAL (SELECT * FROM edc_records e WHERE e.study_id = $1 AND e.record = n.name) r",
                 );
                 sqlx::query_as::<_, Record>(sqlx::AssertSqlSafe(sql))
                     .bind(study_id)
