@@ -356,12 +356,15 @@ async fn the_openapi_document_names_the_fields_answered(db: &TestDb) {
     };
     let trainings = get(&c, &app, "/api/v1/device/trainings").await;
     let training = get(&c, &app, &format!("/api/v1/device/trainings/{}", trainings[0]["id"].as_str().unwrap())).await;
-    assert_eq!(fields(&training["attendees"][0]), fields(&doc["components"]["schemas"]["AttendeeOut"]["properties"]));
+    assert_eq!(
+        fields(&training["attendees"][0]),
+        fields(&doc["components"]["schemas"]["TrainingAttendeeOut"]["properties"])
+    );
     let courses = get(&c, &app, "/api/v1/device/courses").await;
     for course in courses.as_array().unwrap() {
         let detail = get(&c, &app, &format!("/api/v1/device/courses/{}", course["id"].as_str().unwrap())).await;
         if let Some(first) = detail["enrollments"].as_array().and_then(|a| a.first()) {
-            assert_eq!(fields(first), fields(&doc["components"]["schemas"]["EnrollmentOut"]["properties"]));
+            assert_eq!(fields(first), fields(&doc["components"]["schemas"]["CourseEnrollmentOut"]["properties"]));
         }
     }
     // The urgent complaint's standing is described too.

@@ -476,7 +476,7 @@ async fn the_openapi_document_resolves_the_medical_schemas(db: &TestDb) {
         "InteractionOut",
         "InsightOut",
         "HcpListingOut",
-        "EventOut",
+        "CongressOut",
         "HcpProfileOut",
         "KolOut",
         "AffiliationOut",

@@ -213,7 +213,7 @@ pub async fn retire_document(
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct EventOut {
+pub struct ConsentEventOut {
     pub id: Uuid,
     pub document_id: Uuid,
     pub version_label: String,
@@ -239,9 +239,9 @@ pub struct EventOut {
     pub snapshot_url: Option<String>,
 }
 
-impl From<ConsentEvent> for EventOut {
+impl From<ConsentEvent> for ConsentEventOut {
     fn from(e: ConsentEvent) -> Self {
-        EventOut {
+        ConsentEventOut {
             snapshot_url: e.snapshot_id.map(|_| format!("/api/v1/consent-events/{}/snapshot", e.id)),
             id: e.id,
             document_id: e.document_id,
@@ -287,7 +287,7 @@ impl From<ReconsentDue> for ReconsentOut {
 
 #[derive(Serialize, ToSchema)]
 pub struct ConsentsOut {
-    pub events: Vec<EventOut>,
+    pub events: Vec<ConsentEventOut>,
     /// Set when a newer version is in effect than the one last signed.
     pub reconsent: Option<ReconsentOut>,
 }
@@ -370,7 +370,7 @@ pub async fn consent_request(state: &AppState, who: &Authed, b: ConsentIn) -> Ap
 /// Records a consent given on paper or remotely. An initial consent makes the participant
 /// consented and plans the visits counted from consent; a re-consent closes the re-consent task.
 #[utoipa::path(post, path = "/api/v1/participants/{id}/consents", tag = "consent", params(("id" = Uuid, Path)), request_body = ConsentIn,
-    responses((status = 201, body = EventOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = ConsentEventOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn record(
     State(state): State<AppState>,
     who: Authed,
@@ -380,7 +380,7 @@ pub async fn record(
     let p = consent_participant(&state, &who, id, CONSENT_WRITE).await?;
     let req = consent_request(&state, &who, b).await?;
     let e = store_c::record(&state.store, &who.acting(), p.id, req).await?;
-    Ok((StatusCode::CREATED, Json(EventOut::from(e))).into_response())
+    Ok((StatusCode::CREATED, Json(ConsentEventOut::from(e))).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -434,13 +434,13 @@ pub async fn readable_event(
 /// The person who obtained an eConsent countersigns it with their password; an initial consent
 /// then makes the participant consented.
 #[utoipa::path(post, path = "/api/v1/consent-events/{id}/countersign", tag = "consent", params(("id" = Uuid, Path)), request_body = SignIn,
-    responses((status = 200, body = EventOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ConsentEventOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn countersign(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<SignIn>,
-) -> ApiResult<Json<EventOut>> {
+) -> ApiResult<Json<ConsentEventOut>> {
     readable_event(&state, &who, id, CONSENT_WRITE).await?;
     Ok(Json(store_c::countersign(&state.store, &who.acting(), id, &b.password).await?.into()))
 }

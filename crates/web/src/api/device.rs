@@ -151,7 +151,7 @@ impl From<Installed> for InstalledOut {
 
 /// A document a facility requires for a credential, and whether it was received.
 #[derive(Serialize, ToSchema)]
-pub struct DocumentOut {
+pub struct CredentialDocumentOut {
     pub name: String,
     pub received: bool,
 }
@@ -165,7 +165,7 @@ pub struct CredentialOut {
     pub institution_id: Uuid,
     pub institution_name: String,
     pub name: String,
-    pub documents: Vec<DocumentOut>,
+    pub documents: Vec<CredentialDocumentOut>,
     pub issued_on: NaiveDate,
     pub expires_on: NaiveDate,
     pub created_at: DateTime<Utc>,
@@ -188,7 +188,12 @@ fn credential_out(c: Credential, today: NaiveDate) -> CredentialOut {
         institution_id: c.institution_id,
         institution_name: c.institution_name,
         name: c.name,
-        documents: c.documents.0.into_iter().map(|d| DocumentOut { name: d.name, received: d.received }).collect(),
+        documents: c
+            .documents
+            .0
+            .into_iter()
+            .map(|d| CredentialDocumentOut { name: d.name, received: d.received })
+            .collect(),
         issued_on: c.issued_on,
         expires_on: c.expires_on,
         created_at: c.created_at,
@@ -281,7 +286,7 @@ impl From<TerritoryAccount> for TerritoryAccountOut {
 
 /// An account visit a specialist planned, and when it was done.
 #[derive(Serialize, ToSchema)]
-pub struct VisitOut {
+pub struct FieldVisitOut {
     pub id: Uuid,
     pub specialist_user_id: Uuid,
     pub institution_id: Uuid,
@@ -294,9 +299,9 @@ pub struct VisitOut {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<Visit> for VisitOut {
+impl From<Visit> for FieldVisitOut {
     fn from(v: Visit) -> Self {
-        VisitOut {
+        FieldVisitOut {
             id: v.id,
             specialist_user_id: v.specialist_user_id,
             institution_id: v.institution_id,
@@ -440,17 +445,17 @@ pub async fn create_install(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatusIn {
+pub struct DeviceStatusIn {
     pub status: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/device/installs/{id}/status", tag = "device", params(("id" = Uuid, Path)), request_body = StatusIn,
+#[utoipa::path(post, path = "/api/v1/device/installs/{id}/status", tag = "device", params(("id" = Uuid, Path)), request_body = DeviceStatusIn,
     responses((status = 200, body = InstalledOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_install_status(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(b): ApiJson<StatusIn>,
+    ApiJson(b): ApiJson<DeviceStatusIn>,
 ) -> ApiResult<Json<InstalledOut>> {
     can_write(&who)?;
     Ok(Json(dev::set_install_status(&state.store, &who.acting(), id, &b.status).await?.into()))
@@ -480,7 +485,7 @@ pub async fn list_credentials(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DocumentIn {
+pub struct CredentialDocumentIn {
     pub name: String,
     #[serde(default)]
     pub received: bool,
@@ -493,7 +498,7 @@ pub struct CredentialIn {
     pub institution_id: Uuid,
     pub name: String,
     #[serde(default)]
-    pub documents: Vec<DocumentIn>,
+    pub documents: Vec<CredentialDocumentIn>,
     pub issued_on: Option<NaiveDate>,
     pub expires_on: Option<NaiveDate>,
 }
@@ -540,13 +545,13 @@ pub async fn update_credential(
     Ok(Json(credential_out(c, today(&who))))
 }
 
-#[utoipa::path(post, path = "/api/v1/device/credentials/{id}/documents", tag = "device", params(("id" = Uuid, Path)), request_body = DocumentIn,
+#[utoipa::path(post, path = "/api/v1/device/credentials/{id}/documents", tag = "device", params(("id" = Uuid, Path)), request_body = CredentialDocumentIn,
     responses((status = 200, body = CredentialOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_document(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(b): ApiJson<DocumentIn>,
+    ApiJson(b): ApiJson<CredentialDocumentIn>,
 ) -> ApiResult<Json<CredentialOut>> {
     can_write(&who)?;
     let c = dev::set_document_received(&state.store, &who.acting(), id, &b.name, b.received).await?;
@@ -739,7 +744,7 @@ pub async fn set_territory(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VisitIn {
+pub struct FieldVisitIn {
     pub specialist_user_id: Uuid,
     pub institution_id: Uuid,
     pub planned_at: DateTime<Utc>,
@@ -747,12 +752,12 @@ pub struct VisitIn {
     pub purpose: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/device/visits", tag = "device", request_body = VisitIn,
-    responses((status = 201, body = VisitOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/device/visits", tag = "device", request_body = FieldVisitIn,
+    responses((status = 201, body = FieldVisitOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn plan_visit(
     State(state): State<AppState>,
     who: Authed,
-    ApiJson(b): ApiJson<VisitIn>,
+    ApiJson(b): ApiJson<FieldVisitIn>,
 ) -> ApiResult<Response> {
     can_write(&who)?;
     let input = VisitInput {
@@ -762,7 +767,7 @@ pub async fn plan_visit(
         duration_minutes: b.duration_minutes,
         purpose: b.purpose,
     };
-    Ok(created(VisitOut::from(dev::plan_visit(&state.store, &who.acting(), input).await?)))
+    Ok(created(FieldVisitOut::from(dev::plan_visit(&state.store, &who.acting(), input).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -773,13 +778,13 @@ pub struct VisitDoneIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/visits/{id}/done", tag = "device", params(("id" = Uuid, Path)), request_body = VisitDoneIn,
-    responses((status = 200, body = VisitOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = FieldVisitOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn complete_visit(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<VisitDoneIn>,
-) -> ApiResult<Json<VisitOut>> {
+) -> ApiResult<Json<FieldVisitOut>> {
     can_write(&who)?;
     Ok(Json(dev::complete_visit(&state.store, &who.acting(), id, &b.notes).await?.into()))
 }

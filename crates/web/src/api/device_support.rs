@@ -251,7 +251,7 @@ impl From<Training> for TrainingOut {
 /// A member of staff who attended an in-service, and their certificate once every competency
 /// is signed by both sides.
 #[derive(Serialize, ToSchema)]
-pub struct AttendeeOut {
+pub struct TrainingAttendeeOut {
     pub id: Uuid,
     pub training_id: Uuid,
     pub name: String,
@@ -260,9 +260,9 @@ pub struct AttendeeOut {
     pub certificate_expires_on: Option<NaiveDate>,
 }
 
-impl From<Attendee> for AttendeeOut {
+impl From<Attendee> for TrainingAttendeeOut {
     fn from(a: Attendee) -> Self {
-        AttendeeOut {
+        TrainingAttendeeOut {
             id: a.id,
             training_id: a.training_id,
             name: a.name,
@@ -275,7 +275,7 @@ impl From<Attendee> for AttendeeOut {
 
 /// A learner enrolled in a course, with their progress and the credits earned.
 #[derive(Serialize, ToSchema)]
-pub struct EnrollmentOut {
+pub struct CourseEnrollmentOut {
     pub id: Uuid,
     pub course_id: Uuid,
     pub institution_id: Uuid,
@@ -291,9 +291,9 @@ pub struct EnrollmentOut {
     pub credits_earned: f64,
 }
 
-impl From<Enrollment> for EnrollmentOut {
+impl From<Enrollment> for CourseEnrollmentOut {
     fn from(e: Enrollment) -> Self {
-        EnrollmentOut {
+        CourseEnrollmentOut {
             id: e.id,
             course_id: e.course_id,
             institution_id: e.institution_id,
@@ -788,7 +788,7 @@ pub async fn get_training(
 }
 
 #[utoipa::path(post, path = "/api/v1/device/trainings/{id}/attendees", tag = "device", params(("id" = Uuid, Path)), request_body = AttendeeIn,
-    responses((status = 201, body = AttendeeOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TrainingAttendeeOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_attendee(
     State(state): State<AppState>,
     who: Authed,
@@ -797,12 +797,12 @@ pub async fn add_attendee(
 ) -> ApiResult<Response> {
     can_write(&who)?;
     let a: Attendee = dev::add_attendee(&state.store, &who.acting(), id, b.into()).await?;
-    Ok(created(AttendeeOut::from(a)))
+    Ok(created(TrainingAttendeeOut::from(a)))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignIn {
+pub struct SignOffIn {
     pub competency: String,
     /// trainer or trainee.
     #[schema(value_type = String)]
@@ -813,14 +813,14 @@ pub struct SignIn {
 
 /// Signs one competency for an attendee, as trainer or trainee; once every competency is
 /// signed by both the attendee's certificate gets its expiry.
-#[utoipa::path(post, path = "/api/v1/device/attendees/{id}/signoffs", tag = "device", params(("id" = Uuid, Path)), request_body = SignIn,
-    responses((status = 200, body = AttendeeOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/device/attendees/{id}/signoffs", tag = "device", params(("id" = Uuid, Path)), request_body = SignOffIn,
+    responses((status = 200, body = TrainingAttendeeOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn sign(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(b): ApiJson<SignIn>,
-) -> ApiResult<Json<AttendeeOut>> {
+    ApiJson(b): ApiJson<SignOffIn>,
+) -> ApiResult<Json<TrainingAttendeeOut>> {
     can_write(&who)?;
     Ok(Json(dev::sign_competency(&state.store, &who.acting(), id, &b.competency, b.side, &b.signed_name).await?.into()))
 }
@@ -986,7 +986,7 @@ pub struct EnrollIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/device/courses/{id}/enrollments", tag = "device", params(("id" = Uuid, Path)), request_body = EnrollIn,
-    responses((status = 201, body = EnrollmentOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CourseEnrollmentOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn enroll(
     State(state): State<AppState>,
     who: Authed,
@@ -996,18 +996,18 @@ pub async fn enroll(
     can_write(&who)?;
     let person = AttendeeInput { name: b.name, role: b.role, email: b.email };
     let e: Enrollment = dev::enroll(&state.store, &who.acting(), id, b.institution_id, person).await?;
-    Ok(created(EnrollmentOut::from(e)))
+    Ok(created(CourseEnrollmentOut::from(e)))
 }
 
 /// Marks one module of an enrollment done.
 #[utoipa::path(post, path = "/api/v1/device/enrollments/{id}/modules/{module}", tag = "device",
     params(("id" = Uuid, Path), ("module" = Uuid, Path)),
-    responses((status = 200, body = EnrollmentOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = CourseEnrollmentOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn complete_module(
     State(state): State<AppState>,
     who: Authed,
     ApiPath((id, module)): ApiPath<(Uuid, Uuid)>,
-) -> ApiResult<Json<EnrollmentOut>> {
+) -> ApiResult<Json<CourseEnrollmentOut>> {
     can_write(&who)?;
     Ok(Json(dev::complete_module(&state.store, &who.acting(), id, module).await?.into()))
 }

@@ -94,7 +94,7 @@ pub struct EventFormsOut {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct EventOut {
+pub struct StudyEventOut {
     pub code: String,
     pub name: String,
     /// REDCap's unique event name.
@@ -115,7 +115,7 @@ pub struct MetadataOut {
     pub instruments: Vec<InstrumentOut>,
     /// Empty in a classic (not longitudinal) study.
     pub event_forms: Vec<EventFormsOut>,
-    pub events: Vec<EventOut>,
+    pub events: Vec<StudyEventOut>,
     /// As typed: `NA, Not applicable | UNK, Unknown`.
     pub missing_codes: String,
 }
@@ -141,7 +141,7 @@ impl From<&Metadata> for MetadataOut {
             events: m
                 .events
                 .iter()
-                .map(|e| EventOut {
+                .map(|e| StudyEventOut {
                     code: e.code.clone(),
                     name: e.name.clone(),
                     unique_name: e.unique_name.clone(),

@@ -40,7 +40,7 @@ pub struct VerifiedOut {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SignatureOut {
+pub struct FormSignatureOut {
     /// form, visit or record
     pub scope: String,
     pub printed_name: String,
@@ -56,7 +56,7 @@ pub struct ReviewOut {
     pub form_locked: bool,
     pub visit_locked: bool,
     pub verified: Vec<VerifiedOut>,
-    pub signatures: Vec<SignatureOut>,
+    pub signatures: Vec<FormSignatureOut>,
 }
 
 fn scope_name(record_type: &str) -> &'static str {
@@ -77,7 +77,7 @@ pub async fn review_of(state: &AppState, form: &Form) -> ApiResult<ReviewOut> {
     let signatures = review::signatures_over_form(&state.store, form.id)
         .await?
         .into_iter()
-        .map(|s| SignatureOut {
+        .map(|s| FormSignatureOut {
             scope: scope_name(&s.signature.record_type).to_string(),
             printed_name: s.signature.printed_name,
             meaning: s.signature.meaning,
@@ -186,7 +186,7 @@ pub async fn lock(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignIn {
+pub struct FormSignIn {
     /// form, visit or record
     pub scope: String,
     pub password: String,
@@ -206,13 +206,13 @@ pub async fn sign_as(state: &AppState, who: &Authed, id: Uuid, scope: &str, pass
     Ok(())
 }
 
-#[utoipa::path(post, path = "/api/v1/forms/{id}/signatures", tag = "edc", params(("id" = Uuid, Path)), request_body = SignIn,
+#[utoipa::path(post, path = "/api/v1/forms/{id}/signatures", tag = "edc", params(("id" = Uuid, Path)), request_body = FormSignIn,
     responses((status = 201, body = ReviewOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn sign(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(b): ApiJson<SignIn>,
+    ApiJson(b): ApiJson<FormSignIn>,
 ) -> ApiResult<(StatusCode, Json<ReviewOut>)> {
     sign_as(&state, &who, id, &b.scope, &b.password).await?;
     let (form, _) = form_subject(&state, &who, id).await?;

@@ -245,7 +245,7 @@ impl From<SafetyIntake> for SafetyOut {
 
 /// Someone who took part: an HCP or a colleague.
 #[derive(Serialize, ToSchema)]
-pub struct AttendeeOut {
+pub struct CongressAttendeeOut {
     pub id: Uuid,
     pub name: String,
 }
@@ -294,13 +294,13 @@ pub struct InteractionOut {
     pub notes: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub hcps: Vec<AttendeeOut>,
-    pub colleagues: Vec<AttendeeOut>,
+    pub hcps: Vec<CongressAttendeeOut>,
+    pub colleagues: Vec<CongressAttendeeOut>,
     pub follow_ups: Vec<FollowUpOut>,
 }
 
-fn attendees_out(list: Vec<store_m::Attendee>) -> Vec<AttendeeOut> {
-    list.into_iter().map(|a| AttendeeOut { id: a.id, name: a.name }).collect()
+fn attendees_out(list: Vec<store_m::Attendee>) -> Vec<CongressAttendeeOut> {
+    list.into_iter().map(|a| CongressAttendeeOut { id: a.id, name: a.name }).collect()
 }
 
 impl From<Interaction> for InteractionOut {
@@ -474,7 +474,7 @@ impl From<Session> for SessionOut {
 
 /// A congress or other event, with the team attending and the sessions followed.
 #[derive(Serialize, ToSchema)]
-pub struct EventOut {
+pub struct CongressOut {
     pub id: Uuid,
     pub name: String,
     pub starts_on: NaiveDate,
@@ -484,13 +484,13 @@ pub struct EventOut {
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub attendees: Vec<AttendeeOut>,
+    pub attendees: Vec<CongressAttendeeOut>,
     pub sessions: Vec<SessionOut>,
 }
 
-impl From<Event> for EventOut {
+impl From<Event> for CongressOut {
     fn from(e: Event) -> Self {
-        EventOut {
+        CongressOut {
             id: e.id,
             name: e.name,
             starts_on: e.starts_on,
@@ -1841,12 +1841,12 @@ pub struct EventQuery {
 
 /// Events, latest first.
 #[utoipa::path(get, path = "/api/v1/medical/events", tag = "medical", params(EventQuery),
-    responses((status = 200, body = [EventOut]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [CongressOut]), (status = 403, body = ErrorBody)))]
 pub async fn list_events(
     State(state): State<AppState>,
     who: Authed,
     ApiQuery(q): ApiQuery<EventQuery>,
-) -> ApiResult<Json<Vec<EventOut>>> {
+) -> ApiResult<Json<Vec<CongressOut>>> {
     can_read(&who)?;
     Ok(Json(store_m::events(&state.store, q.from).await?.into_iter().map(Into::into).collect()))
 }
@@ -1873,7 +1873,7 @@ fn event_input(b: EventIn) -> (EventInput, Vec<Uuid>) {
 }
 
 #[utoipa::path(post, path = "/api/v1/medical/events", tag = "medical", request_body = EventIn,
-    responses((status = 201, body = EventOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CongressOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_event(
     State(state): State<AppState>,
     who: Authed,
@@ -1881,30 +1881,30 @@ pub async fn create_event(
 ) -> ApiResult<Response> {
     can_write(&who)?;
     let (input, attendees) = event_input(b);
-    Ok(created(EventOut::from(store_m::create_event(&state.store, &who.acting(), input, attendees).await?)))
+    Ok(created(CongressOut::from(store_m::create_event(&state.store, &who.acting(), input, attendees).await?)))
 }
 
 /// An event with its attendees and sessions.
 #[utoipa::path(get, path = "/api/v1/medical/events/{id}", tag = "medical", params(("id" = Uuid, Path)),
-    responses((status = 200, body = EventOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CongressOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_event(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<EventOut>> {
+) -> ApiResult<Json<CongressOut>> {
     can_read(&who)?;
     Ok(Json(store_m::event(&state.store, id).await?.into()))
 }
 
 /// Corrects an event and its attendees; its sessions must still fall within its days.
 #[utoipa::path(put, path = "/api/v1/medical/events/{id}", tag = "medical", params(("id" = Uuid, Path)), request_body = EventIn,
-    responses((status = 200, body = EventOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = CongressOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_event(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<EventIn>,
-) -> ApiResult<Json<EventOut>> {
+) -> ApiResult<Json<CongressOut>> {
     can_write(&who)?;
     let (input, attendees) = event_input(b);
     Ok(Json(store_m::update_event(&state.store, &who.acting(), id, input, attendees).await?.into()))

@@ -414,7 +414,7 @@ pub async fn update_contact(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatusIn {
+pub struct ParticipantStatusIn {
     pub status: String,
     /// Required for screen_failed and withdrawn (see the reason lists).
     #[serde(default)]
@@ -429,7 +429,11 @@ pub struct StatusIn {
     pub effective_on: Option<NaiveDate>,
 }
 
-pub async fn move_request(state: &AppState, p: &Participant, b: StatusIn) -> ApiResult<store_p::MoveRequest> {
+pub async fn move_request(
+    state: &AppState,
+    p: &Participant,
+    b: ParticipantStatusIn,
+) -> ApiResult<store_p::MoveRequest> {
     let to = Status::parse(&b.status)?;
     let ss = clinbridge_store::trials::study_site(&state.store, p.study_id, p.site_id).await?;
     Ok(store_p::MoveRequest {
@@ -442,13 +446,13 @@ pub async fn move_request(state: &AppState, p: &Participant, b: StatusIn) -> Api
 }
 
 /// Moves a participant through the pipeline.
-#[utoipa::path(post, path = "/api/v1/participants/{id}/status", tag = "participants", params(("id" = Uuid, Path)), request_body = StatusIn,
+#[utoipa::path(post, path = "/api/v1/participants/{id}/status", tag = "participants", params(("id" = Uuid, Path)), request_body = ParticipantStatusIn,
     responses((status = 200, body = ParticipantOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_status(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(b): ApiJson<StatusIn>,
+    ApiJson(b): ApiJson<ParticipantStatusIn>,
 ) -> ApiResult<Json<ParticipantOut>> {
     let p = readable_participant(&state, &who, id).await?;
     who.require(PARTICIPANTS_WRITE, target(&p))?;

@@ -149,19 +149,19 @@ pub async fn get(State(state): State<AppState>, who: Authed, ApiPath(id): ApiPat
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatusIn {
+pub struct TaskStatusIn {
     /// `done` or `cancelled`.
     pub status: String,
 }
 
 /// Closes a task on the caller's queue.
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/status", tag = "tasks", params(("id" = Uuid, Path)), request_body = StatusIn,
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/status", tag = "tasks", params(("id" = Uuid, Path)), request_body = TaskStatusIn,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn set_status(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJson(body): ApiJson<StatusIn>,
+    ApiJson(body): ApiJson<TaskStatusIn>,
 ) -> ApiResult<StatusCode> {
     let status = TaskStatus::parse(&body.status)
         .filter(|s| *s != TaskStatus::Open)

@@ -288,20 +288,20 @@ pub async fn update(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatusIn {
+pub struct StudyStatusIn {
     pub status: String,
     /// Required to suspend or terminate.
     pub reason: Option<String>,
 }
 
 /// Moves the study along its lifecycle; refused when the move is not allowed from its status.
-#[utoipa::path(post, path = "/api/v1/studies/{code}/status", tag = "trials", params(("code" = String, Path)), request_body = StatusIn,
+#[utoipa::path(post, path = "/api/v1/studies/{code}/status", tag = "trials", params(("code" = String, Path)), request_body = StudyStatusIn,
     responses((status = 200, body = StudyOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_status(
     State(state): State<AppState>,
     who: Authed,
     ApiPath(code): ApiPath<String>,
-    ApiJson(b): ApiJson<StatusIn>,
+    ApiJson(b): ApiJson<StudyStatusIn>,
 ) -> ApiResult<Json<StudyOut>> {
     let study = administrable(&state, &who, &code).await?;
     let to = StudyStatus::parse(&b.status)?;

@@ -6,7 +6,7 @@
 use super::{Chrome, PageError, PageResult, chrome, form_date, form_errors, render, see_other};
 use crate::AppState;
 use crate::api::participants::{
-    AnswerIn, ContactIn, PARTICIPANTS_PHI, PARTICIPANTS_SIGN, PARTICIPANTS_WRITE, StatusIn, assignment_out,
+    AnswerIn, ContactIn, PARTICIPANTS_PHI, PARTICIPANTS_SIGN, PARTICIPANTS_WRITE, ParticipantStatusIn, assignment_out,
     enrollment_of, move_request, readable_participant, readable_sites, responses, target,
 };
 use crate::api::trials::readable_study;
@@ -661,7 +661,7 @@ async fn set_status(
         let req = move_request(
             &state,
             &p,
-            StatusIn {
+            ParticipantStatusIn {
                 status: f.status.clone(),
                 reason_code,
                 detail: f.detail.clone(),
